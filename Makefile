@@ -1,0 +1,19 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test demo lint
+
+$(PY):
+	python3 -m venv $(VENV)
+
+setup: $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pyright dagster_aha
