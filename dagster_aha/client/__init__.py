@@ -1,1 +1,91 @@
-"""dagster_aha.client"""
+"""dagster_aha.client: the plain HTTP client for the Aha! REST API v1 (no Dagster import)."""
+
+from dagster_aha.client.client import MAX_PER_PAGE, AhaClient, ClientStats
+from dagster_aha.client.errors import (
+    AhaAmbiguousWriteError,
+    AhaAuthError,
+    AhaBadRequestError,
+    AhaConnectionError,
+    AhaError,
+    AhaNotFoundError,
+    AhaRateLimitError,
+    AhaResponseError,
+    AhaServerError,
+    AhaTimeoutError,
+    parse_error_message,
+)
+from dagster_aha.client.models import (
+    AhaId,
+    AhaModel,
+    CustomTableRecord,
+    Epic,
+    Feature,
+    Goal,
+    Idea,
+    Initiative,
+    Pagination,
+    Product,
+    Release,
+    Team,
+    User,
+)
+from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
+from dagster_aha.client.pivot import (
+    PivotColumn,
+    PivotFieldDefinition,
+    PivotHeader,
+    PivotListReport,
+    PivotViewReport,
+)
+from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, reset_shared_limiters
+from dagster_aha.client.urls import (
+    check_api_path,
+    quote_segment,
+    resolve_base_url,
+    validate_subdomain,
+)
+
+__all__ = [
+    "MAX_PER_PAGE",
+    "AhaAmbiguousWriteError",
+    "AhaAuthError",
+    "AhaBadRequestError",
+    "AhaClient",
+    "AhaConnectionError",
+    "AhaError",
+    "AhaId",
+    "AhaModel",
+    "AhaNotFoundError",
+    "AhaRateLimitError",
+    "AhaResponseError",
+    "AhaServerError",
+    "AhaTimeoutError",
+    "ClientStats",
+    "CustomTableRecord",
+    "Epic",
+    "Feature",
+    "Goal",
+    "Idea",
+    "Initiative",
+    "PageInfo",
+    "Pagination",
+    "PivotColumn",
+    "PivotFieldDefinition",
+    "PivotHeader",
+    "PivotListReport",
+    "PivotViewReport",
+    "Product",
+    "RateLimiter",
+    "Release",
+    "Team",
+    "User",
+    "check_api_path",
+    "find_record_key",
+    "get_shared_limiter",
+    "parse_error_message",
+    "parse_pagination",
+    "quote_segment",
+    "reset_shared_limiters",
+    "resolve_base_url",
+    "validate_subdomain",
+]

@@ -1,0 +1,755 @@
+"""AhaClient: a fast, safe HTTP client for the Aha! REST API v1 (no Dagster import)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import requests
+import requests.auth
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from dagster_aha.client.errors import (
+    AhaAmbiguousWriteError,
+    AhaConnectionError,
+    AhaError,
+    AhaResponseError,
+    AhaTimeoutError,
+    body_excerpt,
+    error_for_status,
+)
+from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
+from dagster_aha.client.pivot import PivotListReport, PivotViewReport
+from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, parse_reset
+from dagster_aha.client.urls import API_PREFIX, check_api_path, quote_segment, resolve_base_url
+from dagster_aha.version import __version__
+
+__all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
+
+logger = logging.getLogger("dagster_aha.client")
+
+MAX_PER_PAGE = 200
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+DEFAULT_USER_AGENT = f"dagster-aha/{__version__}"
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """A snapshot of a client's cumulative counters."""
+
+    requests: int = 0  # HTTP attempts sent (including retries)
+    retries: int = 0  # attempts repeated after a failure or a 429
+    rate_limited: int = 0  # 429 responses received
+    pages: int = 0  # list pages received by iter_records / pivot list reports
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.pages = 0
+        self.by_status: dict[int, int] = {}
+
+    def snapshot(self) -> ClientStats:
+        with self.lock:
+            return ClientStats(
+                self.requests, self.retries, self.rate_limited, self.pages, dict(self.by_status)
+            )
+
+
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its args, causes, contexts and urllib3 ``reason``s (requests wraps)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        for nxt in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+
+
+_NOT_SENT_TYPES: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.NewConnectionError,  # includes NameResolutionError
+    urllib3.exceptions.ConnectTimeoutError,
+)
+
+
+def _classify(exc: requests.RequestException) -> Literal["not_sent", "timeout", "broken"]:
+    """Whether a transport failure happened before the request was sent.
+
+    ``not_sent``: connect failed (refused, DNS, connect timeout) — safe to retry any method.
+    ``timeout``: the request was sent and the response did not arrive in time.
+    ``broken``: the connection broke after (or while) sending.
+    """
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "not_sent"
+    chain = list(_cause_chain(exc))
+    if isinstance(exc, requests.exceptions.ReadTimeout) or any(
+        isinstance(e, urllib3.exceptions.ReadTimeoutError) for e in chain
+    ):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.ConnectionError) and any(
+        isinstance(e, _NOT_SENT_TYPES) for e in chain
+    ):
+        return "not_sent"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timeout"
+    return "broken"
+
+
+def _fields_param(fields: str | Sequence[str] | None) -> str | None:
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        parts = [f.strip() for f in fields.split(",")]
+    else:
+        parts = [str(f).strip() for f in fields]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise ValueError("fields must name at least one field (or '*')")
+    return ",".join(parts)
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """Seconds to wait from ``Retry-After`` (or ``X-Ratelimit-Reset``), if present."""
+    now = time.time()
+    for name in ("Retry-After", "X-Ratelimit-Reset"):
+        val = resp.headers.get(name)
+        if val is not None:
+            wait = parse_reset(val, now)
+            if wait is not None:
+                return wait
+    return None
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: Bearer``; its repr never shows the key.
+
+    Setting ``auth`` on the session also stops requests from applying ``~/.netrc`` credentials.
+    """
+
+    def __init__(self, key: str) -> None:
+        self._header = f"Bearer {key}"
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = self._header
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+class _ShrinkPage(Exception):
+    """Internal: a list page timed out (504); retry the rest with a smaller per_page."""
+
+    def __init__(self, page: int, error: AhaError) -> None:
+        self.page = page
+        self.error = error
+
+
+class AhaClient:
+    """Client for ``https://<subdomain>.aha.io/api/v1/``.
+
+    Args:
+        subdomain: The account name (``acme`` for ``https://acme.aha.io``). Exactly one of
+            ``subdomain`` and ``base_url`` is required.
+        api_key: An Aha! API key or OAuth2 access token (sent as ``Authorization: Bearer``).
+        base_url: The account root URL instead of a subdomain: ``https://...``, or ``http://``
+            on a loopback address (local sandboxes). No path, query or credentials.
+        user_agent: Your own product and contact, e.g. ``"acme-sync (ops@acme.com)"``;
+            Aha! asks for a contact. Sent as ``"<user_agent> dagster-aha/<version>"``.
+        timeout: Seconds per HTTP attempt (connect and read).
+        max_retries: Retries per request for 5xx/connection/timeouts (GET/PUT/DELETE); 429s
+            have their own budget of the same size. 400/401/403/404/422 are never retried.
+        per_page: Default page size of list calls (capped at 200).
+        requests_per_second, requests_per_minute: Proactive limits, shared process-wide by
+            every client of the same account (``base_url``) and limits.
+        max_concurrency: Pages fetched in parallel by ``iter_records`` (and HTTP pool size).
+        disable_mailers: Send ``disable_mailers=true`` on every POST/PUT/DELETE by default.
+        backoff_base, backoff_max: Exponential backoff with full jitter: attempt ``n`` waits
+            ``uniform(0, min(backoff_max, backoff_base * 2**n))`` seconds.
+    """
+
+    def __init__(
+        self,
+        subdomain: str | None = None,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        user_agent: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        per_page: int = 200,
+        requests_per_second: float = 20,
+        requests_per_minute: float = 300,
+        max_concurrency: int = 4,
+        disable_mailers: bool = True,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        rate_limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = resolve_base_url(subdomain, base_url)
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key is required (an Aha! API key or OAuth2 token)")
+        if any(ch in api_key for ch in "\r\n\x00"):
+            raise ValueError("api_key contains control characters")
+        if user_agent is not None and any(ch in user_agent for ch in "\r\n\x00"):
+            raise ValueError("user_agent contains control characters")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self.subdomain = subdomain
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.per_page = max(1, min(int(per_page), MAX_PER_PAGE))
+        self.requests_per_second = requests_per_second
+        self.requests_per_minute = requests_per_minute
+        self.max_concurrency = int(max_concurrency)
+        self.disable_mailers = bool(disable_mailers)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.user_agent = (
+            f"{user_agent.strip()} {DEFAULT_USER_AGENT}" if user_agent else DEFAULT_USER_AGENT
+        )
+        self._limiter = rate_limiter or get_shared_limiter(
+            self.base_url, requests_per_second, requests_per_minute
+        )
+        self._sleep: Callable[[float], None] = time.sleep
+        self._stats = _Stats()
+        self._session = session or requests.Session()
+        pool = max(10, self.max_concurrency * 2)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.auth = _BearerAuth(api_key)
+        self._session.headers.update(
+            {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": self.user_agent,
+            }
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"AhaClient(base_url={self.base_url!r})"
+
+    __str__ = __repr__
+
+    def __enter__(self) -> AhaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    @property
+    def account_url(self) -> str:
+        return self.base_url
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._limiter
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._stats.snapshot()
+
+    def url_for(self, path: str) -> str:
+        """The full URL of an API path (validated; no query string)."""
+        return self.api_url + check_api_path(path)
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return random.uniform(0, cap)
+
+    def _count(self, status: int | None) -> None:
+        with self._stats.lock:
+            self._stats.requests += 1
+            if status is not None:
+                self._stats.by_status[status] = self._stats.by_status.get(status, 0) + 1
+                if status == 429:
+                    self._stats.rate_limited += 1
+
+    def _count_retry(self) -> None:
+        with self._stats.lock:
+            self._stats.retries += 1
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        disable_mailers: bool | None = None,
+        shrink_on_504: bool = False,
+    ) -> requests.Response:
+        """Send with rate limiting and retries; return a 2xx response or raise AhaError."""
+        method = method.upper()
+        url = self.url_for(path)
+        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+        mailers = self.disable_mailers if disable_mailers is None else disable_mailers
+        if method in WRITE_METHODS and mailers:
+            query["disable_mailers"] = "true"
+        for k, v in list(query.items()):
+            if isinstance(v, bool):
+                query[k] = "true" if v else "false"
+        shown_url = requests.Request(method, url, params=query).prepare().url or url
+        failures = 0
+        limited = 0
+        while True:
+            self._limiter.acquire()
+            start = time.monotonic()
+            try:
+                resp = self._session.request(
+                    method,
+                    url,
+                    params=query,
+                    json=json,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                self._count(None)
+                self._limiter.update_from_headers({})  # the attempt is over (ends slow start)
+                kind = _classify(exc)
+                reason = f"{type(exc).__name__}" + (
+                    " (read timeout)"
+                    if kind == "timeout"
+                    else " (connect failed)"
+                    if kind == "not_sent"
+                    else " (connection broken)"
+                )
+                if method == "POST" and kind != "not_sent":
+                    raise AhaAmbiguousWriteError(
+                        None,
+                        method,
+                        shown_url,
+                        f"{reason}: the request may or may not have been applied; look the "
+                        "record up before re-posting",
+                    ) from None
+                if failures >= self.max_retries:
+                    cls = AhaTimeoutError if kind == "timeout" else AhaConnectionError
+                    raise cls(
+                        None,
+                        method,
+                        shown_url,
+                        f"{reason} after {failures + 1} attempt(s)",
+                    ) from None
+                wait = self._backoff(failures)
+                failures += 1
+                self._count_retry()
+                logger.warning(
+                    "Aha! %s %s failed: %s; retry %d/%d in %.2fs",
+                    method,
+                    shown_url,
+                    reason,
+                    failures,
+                    self.max_retries,
+                    wait,
+                )
+                self._sleep(wait)
+                continue
+            status = resp.status_code
+            self._count(status)
+            self._limiter.update_from_headers(resp.headers, time.monotonic() - start)
+            logger.debug(
+                "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start
+            )
+            if 200 <= status < 300:
+                return resp
+            if status == 429:
+                hinted = _retry_after(resp)
+                if limited >= self.max_retries:
+                    raise error_for_status(
+                        status,
+                        method,
+                        shown_url,
+                        resp.content,
+                        resp.headers.get("Content-Type"),
+                        retry_after=hinted,
+                    )
+                base = hinted if hinted is not None else self._backoff(limited)
+                # jitter up to the wait itself: clients (or processes) rejected together
+                # spread their retries instead of colliding again at the reset
+                wait = base + random.uniform(0, min(self.backoff_max, max(self.backoff_base, base)))
+                limited += 1
+                self._count_retry()
+                logger.warning(
+                    "Aha! %s %s rate limited (429); waiting %.2fs (429 retry %d/%d)",
+                    method,
+                    shown_url,
+                    wait,
+                    limited,
+                    self.max_retries,
+                )
+                self._limiter.block_until(wait)
+                continue
+            retryable = status in RETRYABLE_STATUSES and method != "POST"
+            if status == 504 and shrink_on_504:
+                raise _ShrinkPage(
+                    0,
+                    error_for_status(
+                        status, method, shown_url, resp.content, resp.headers.get("Content-Type")
+                    ),
+                )
+            if retryable and failures < self.max_retries:
+                hinted = _retry_after(resp) if status == 503 else None
+                wait = (
+                    min(hinted, self.backoff_max) if hinted is not None else self._backoff(failures)
+                )
+                failures += 1
+                self._count_retry()
+                logger.warning(
+                    "Aha! %s %s returned %d; retry %d/%d in %.2fs",
+                    method,
+                    shown_url,
+                    status,
+                    failures,
+                    self.max_retries,
+                    wait,
+                )
+                self._sleep(wait)
+                continue
+            raise error_for_status(
+                status, method, shown_url, resp.content, resp.headers.get("Content-Type")
+            )
+
+    @staticmethod
+    def _json(resp: requests.Response, method: str) -> dict[str, Any] | None:
+        if resp.status_code == 204 or not resp.content or not resp.content.strip():
+            return None
+        try:
+            data = resp.json()
+        except ValueError:
+            raise AhaResponseError(
+                resp.status_code,
+                method,
+                resp.url,
+                "expected a JSON object, got non-JSON body",
+                body_excerpt(resp.content),
+            ) from None
+        if not isinstance(data, dict):
+            raise AhaResponseError(
+                resp.status_code,
+                method,
+                resp.url,
+                f"expected a JSON object, got {type(data).__name__}",
+                body_excerpt(resp.content),
+            )
+        return data
+
+    @staticmethod
+    def _truncated(resp: requests.Response) -> bool:
+        """A 2xx body that is not JSON at all (e.g. cut off): worth retrying a GET."""
+        if resp.status_code == 204 or not resp.content.strip():
+            return False
+        try:
+            resp.json()
+        except ValueError:
+            return True
+        return False
+
+    def _retry_truncated(self, resp: requests.Response, attempt: int) -> None:
+        wait = self._backoff(attempt)
+        self._count_retry()
+        logger.warning(
+            "Aha! GET %s returned %d with a body that is not JSON; retry %d/%d in %.2fs",
+            resp.url,
+            resp.status_code,
+            attempt + 1,
+            self.max_retries,
+            wait,
+        )
+        self._sleep(wait)
+
+    # -- public API ----------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        disable_mailers: bool | None = None,
+    ) -> dict[str, Any] | None:
+        """Send one request to ``/api/v1/<path>``; return the JSON object (None for 204).
+
+        ``disable_mailers=None`` uses the client default (POST/PUT/DELETE then carry
+        ``disable_mailers=true``). Build ``path`` with :func:`quote_segment` for every
+        data-derived segment.
+        """
+        method = method.upper()
+        for attempt in range(self.max_retries + 1):
+            resp = self._send(
+                method, path, params=params, json=json, disable_mailers=disable_mailers
+            )
+            try:
+                return self._json(resp, method)
+            except AhaResponseError:
+                if method != "GET" or attempt >= self.max_retries or not self._truncated(resp):
+                    raise
+                self._retry_truncated(resp, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        return self.request("GET", path, params=params)
+
+    def me(self) -> dict[str, Any]:
+        """The current user (``GET /api/v1/me``): a cheap credential and endpoint check."""
+        body = self.request("GET", "me")
+        user = (body or {}).get("user")
+        if not isinstance(user, dict):
+            raise AhaResponseError(
+                200, "GET", self.url_for("me"), "expected a 'user' object in the response"
+            )
+        return user
+
+    def _get_page(
+        self, path: str, params: dict[str, Any], page: int, per_page: int
+    ) -> dict[str, Any]:
+        query = dict(params)
+        query["page"] = page
+        query["per_page"] = per_page
+        attempt = 0
+        while True:
+            try:
+                resp = self._send("GET", path, params=query, shrink_on_504=per_page > 1)
+            except _ShrinkPage as sp:
+                raise _ShrinkPage(page, sp.error) from None
+            try:
+                body = self._json(resp, "GET")
+                break
+            except AhaResponseError:
+                if attempt >= self.max_retries or not self._truncated(resp):
+                    raise
+                self._retry_truncated(resp, attempt)
+                attempt += 1
+        if body is None:
+            raise AhaResponseError(
+                resp.status_code, "GET", resp.url, "expected a JSON object for a list page"
+            )
+        with self._stats.lock:
+            self._stats.pages += 1
+        return body
+
+    def _iter_pages(
+        self,
+        path: str,
+        params: dict[str, Any],
+        per_page: int,
+        record_key: str | None,
+        first_body: Callable[[dict[str, Any]], None] | None = None,
+        on_page: Callable[[PageInfo], None] | None = None,
+    ) -> Iterator[list[Any]]:
+        """Yield each page's records in order (pages 2..N fetched concurrently).
+
+        A 504 on a page restarts the remaining range at half the page size: the next page
+        index and the number of records to skip are derived from the record offset reached.
+        """
+        check_api_path(path)
+        offset = 0  # records (positions) consumed so far
+        shrinks = 0
+        got_first = False
+        yielded = 0
+        while True:
+            start_page = offset // per_page + 1
+            skip = offset - (start_page - 1) * per_page
+            try:
+                body = self._get_page(path, params, start_page, per_page)
+            except _ShrinkPage as sp:
+                per_page, shrinks = self._shrink(per_page, shrinks, sp)
+                continue
+            if not got_first and first_body is not None:
+                first_body(body)
+            got_first = True
+            key = self._record_key(body, record_key, path)
+            records = body[key]
+            pag = parse_pagination(body)
+            total = pag.total_pages if pag else None
+            offset = (start_page - 1) * per_page + len(records)
+            page_records = records[skip:]
+            yield page_records
+            yielded += len(page_records)
+            if on_page is not None:
+                on_page(PageInfo(start_page, total, yielded))
+            if not records or total is None or start_page >= total:
+                return
+            # remaining pages concurrently, yielded in order, bounded prefetch window
+            restart = False
+            window = self.max_concurrency * 2
+            pages = iter(range(start_page + 1, total + 1))
+            pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+            pool = ThreadPoolExecutor(
+                max_workers=min(self.max_concurrency, total - start_page),
+                thread_name_prefix="dagster-aha-page",
+            )
+            try:
+                for p in pages:
+                    pending.append((p, pool.submit(self._get_page, path, params, p, per_page)))
+                    if len(pending) >= window:
+                        break
+                while pending:
+                    p, fut = pending.popleft()
+                    try:
+                        body = fut.result()
+                    except _ShrinkPage as sp:
+                        offset = (p - 1) * per_page
+                        per_page, shrinks = self._shrink(per_page, shrinks, sp)
+                        restart = True
+                        break
+                    nxt = next(pages, None)
+                    if nxt is not None:
+                        pending.append(
+                            (nxt, pool.submit(self._get_page, path, params, nxt, per_page))
+                        )
+                    records = body[self._record_key(body, record_key, path)]
+                    offset = (p - 1) * per_page + len(records)
+                    if not records:
+                        return
+                    yield records
+                    yielded += len(records)
+                    if on_page is not None:
+                        on_page(PageInfo(p, total, yielded))
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
+            if not restart:
+                return
+
+    def _shrink(self, per_page: int, shrinks: int, sp: _ShrinkPage) -> tuple[int, int]:
+        if per_page <= 1 or shrinks >= max(self.max_retries, 1) * 2:
+            raise sp.error
+        new = max(1, per_page // 2)
+        self._count_retry()
+        wait = self._backoff(0)
+        logger.warning(
+            "Aha! list page %d timed out (504); retrying with per_page=%d (was %d) in %.2fs",
+            sp.page,
+            new,
+            per_page,
+            wait,
+        )
+        self._sleep(wait)
+        return new, shrinks + 1
+
+    def _record_key(self, body: dict[str, Any], record_key: str | None, path: str) -> str:
+        try:
+            return find_record_key(body, record_key)
+        except AhaResponseError as exc:
+            raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None
+
+    def iter_records(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        fields: str | Sequence[str] | None = None,
+        per_page: int | None = None,
+        record_key: str | None = None,
+        on_page: Callable[[PageInfo], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a paginated list, e.g. ``iter_records("products/PRJ1/releases")``.
+
+        Page 1 is fetched first; once it tells ``total_pages``, pages 2..N are fetched
+        concurrently (at most ``max_concurrency`` in flight) and yielded in page order.
+        Records are de-duplicated by ``id`` within one iteration. ``on_page`` receives a
+        :class:`PageInfo` after each page has been yielded.
+        """
+        query = {k: v for k, v in (params or {}).items() if k not in ("page", "per_page")}
+        f = _fields_param(fields)
+        if f is not None:
+            query["fields"] = f
+        size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
+        seen: set[str] = set()
+        for records in self._iter_pages(path, query, size, record_key, on_page=on_page):
+            for rec in records:
+                if isinstance(rec, dict):
+                    rid = rec.get("id")
+                    if rid is not None:
+                        sid = str(rid)
+                        if sid in seen:
+                            continue
+                        seen.add(sid)
+                    yield rec
+                else:
+                    raise AhaResponseError(
+                        200,
+                        "GET",
+                        self.url_for(path),
+                        f"expected each record to be a JSON object, got {type(rec).__name__}",
+                    )
+
+    def get_pivot_report(
+        self,
+        report_id: str | int,
+        *,
+        view: Literal["list", "pivot"] = "list",
+        per_page: int | None = None,
+    ) -> PivotListReport | PivotViewReport:
+        """A custom pivot report: ``view="list"`` (all pages) or ``view="pivot"``."""
+        path = f"bookmarks/custom_pivots/{quote_segment(report_id)}"
+        if view == "pivot":
+            body = self.request("GET", path, params={"view": "pivot"})
+            if body is None:
+                raise AhaResponseError(200, "GET", self.url_for(path), "empty pivot report")
+            missing = [
+                k for k in ("rows", "columns", "cells", "field_definitions") if k not in body
+            ]
+            if missing:
+                raise AhaResponseError(
+                    200,
+                    "GET",
+                    self.url_for(path),
+                    f"expected a pivot view with {missing} keys; keys present: {sorted(body)[:20]}",
+                )
+            return PivotViewReport.model_validate(body)
+        if view != "list":
+            raise ValueError(f"view must be 'list' or 'pivot', got {view!r}")
+        first: dict[str, Any] = {}
+
+        def keep_first(body: dict[str, Any]) -> None:
+            first.update(body)
+
+        rows: list[Any] = []
+        size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
+        for page_rows in self._iter_pages(path, {"view": "list"}, size, "rows", keep_first):
+            rows.extend(page_rows)
+        if not isinstance(first.get("columns"), list):
+            raise AhaResponseError(
+                200,
+                "GET",
+                self.url_for(path),
+                "expected a list view with 'columns' and 'rows'",
+            )
+        return PivotListReport.model_validate(
+            {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
+        )

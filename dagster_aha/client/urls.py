@@ -1,0 +1,133 @@
+"""Account URL validation and path-segment encoding.
+
+The API key must never be sent anywhere but the account's own Aha! host, so every base URL is
+validated before a session is even created, and every path is checked before a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import quote, urlsplit
+
+__all__ = [
+    "API_PREFIX",
+    "SUBDOMAIN_RE",
+    "check_api_path",
+    "quote_segment",
+    "resolve_base_url",
+    "validate_subdomain",
+]
+
+API_PREFIX = "/api/v1/"
+SUBDOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_CTRL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def validate_subdomain(subdomain: str) -> str:
+    """Return ``subdomain`` if it is a plain Aha! account name, else raise ``ValueError``."""
+    if not isinstance(subdomain, str) or not SUBDOMAIN_RE.fullmatch(subdomain):
+        raise ValueError(
+            f"invalid Aha! subdomain {subdomain!r}: expected the account name only "
+            "(lowercase letters, digits and '-', e.g. 'acme' for https://acme.aha.io)"
+        )
+    return subdomain
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_base_url(base_url: str) -> str:
+    if not isinstance(base_url, str) or not base_url or _CTRL_RE.search(base_url):
+        raise ValueError(f"invalid base_url {base_url!r}")
+    if "\\" in base_url:
+        raise ValueError(f"invalid base_url {base_url!r}: backslashes are not allowed")
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid base_url {base_url!r}: {exc}") from None
+    if scheme not in ("https", "http"):
+        raise ValueError(f"invalid base_url {base_url!r}: the scheme must be https")
+    if not host:
+        raise ValueError(f"invalid base_url {base_url!r}: no host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("invalid base_url: credentials in the URL are not allowed")
+    if (
+        parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or base_url.endswith(("?", "#"))
+    ):
+        raise ValueError(
+            f"invalid base_url {base_url!r}: give the account root only, e.g. "
+            "'https://acme.aha.io' (paths are added by the client)"
+        )
+    if scheme == "http" and not _is_loopback(host):
+        raise ValueError(
+            f"invalid base_url {base_url!r}: plain http is only allowed on a loopback "
+            "address (127.0.0.0/8, ::1, localhost); use https"
+        )
+    netloc_host = f"[{host}]" if ":" in host else host
+    netloc = f"{netloc_host}:{port}" if port is not None else netloc_host
+    return f"{scheme}://{netloc}"
+
+
+def resolve_base_url(subdomain: str | None, base_url: str | None) -> str:
+    """Return the account root URL (no trailing slash) from exactly one of the two inputs."""
+    if (subdomain is None) == (base_url is None):
+        raise ValueError("give exactly one of subdomain or base_url")
+    if subdomain is not None:
+        return f"https://{validate_subdomain(subdomain)}.aha.io"
+    assert base_url is not None
+    return _validate_base_url(base_url)
+
+
+def quote_segment(value: object) -> str:
+    """URL-encode one path segment taken from data (an id, a reference number, a table key).
+
+    Everything except unreserved characters is percent-encoded, so ``/``, ``?``, ``#`` and
+    ``%`` cannot change the endpoint. The dot-segments ``.`` and ``..`` (which no Aha! id or key
+    can be) raise ``ValueError``.
+    """
+    if value is None or isinstance(value, bool):
+        raise ValueError(f"invalid path segment {value!r}")
+    text = str(value)
+    if not text:
+        raise ValueError("empty path segment")
+    if text in (".", ".."):
+        raise ValueError(f"invalid path segment {text!r}")
+    return quote(text, safe="")
+
+
+def check_api_path(path: str) -> str:
+    """Validate a path relative to ``/api/v1/`` and return it without a leading slash.
+
+    Refuses absolute URLs, ``..``/``.`` segments, empty segments, ``?``, ``#``, backslashes,
+    whitespace and control characters (``ValueError``; nothing is sent).
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"invalid API path {path!r}")
+    if "://" in path or path.startswith("//"):
+        raise ValueError(f"invalid API path {path!r}: absolute URLs are not allowed")
+    if any(ch in path for ch in "?#\\") or _CTRL_RE.search(path):
+        raise ValueError(
+            f"invalid API path {path!r}: '?', '#', backslashes and whitespace are not allowed "
+            "(pass query parameters as params=, and quote_segment() data-derived segments)"
+        )
+    rel = path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path.lstrip("/")
+    segments = rel.split("/")
+    for seg in segments:
+        if seg in ("", ".", "..") or seg.lower() in ("%2e", "%2e%2e", ".%2e", "%2e."):
+            raise ValueError(
+                f"invalid API path {path!r}: empty, '.' and '..' segments are not allowed"
+            )
+    return rel

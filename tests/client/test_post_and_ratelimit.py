@@ -1,0 +1,458 @@
+"""POST safety (7), proactive (4) and reactive (5) rate limiting, secrets in logs."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from dagster_aha import (
+    AhaAmbiguousWriteError,
+    AhaClient,
+    AhaConnectionError,
+    AhaError,
+    AhaRateLimitError,
+    AhaServerError,
+)
+from dagster_aha.client import RateLimiter, get_shared_limiter
+from dagster_aha.client.ratelimit import parse_reset
+
+API_KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+def _free_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# 7. POST is never retried blindly ---
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_post_not_retried_on_5xx(make_client: Any, httpserver: HTTPServer, status: int) -> None:
+    httpserver.expect_request("/api/v1/releases/R-1/features").respond_with_data("x", status)
+    c = make_client()
+    with pytest.raises(AhaError) as ei:
+        c.request("POST", "releases/R-1/features", json={"feature": {"name": "n"}})
+    assert ei.value.status == status
+    assert len(httpserver.log) == 1
+
+
+def test_post_retried_on_429(make_client: Any, httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/api/v1/teams", method="POST").respond_with_data(
+        "", 429, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_ordered_request("/api/v1/teams", method="POST").respond_with_json(
+        {"team": {"id": "1"}}
+    )
+    c = make_client()
+    assert c.request("POST", "teams", json={"team": {"name": "t"}}) == {"team": {"id": "1"}}
+    assert c.stats.rate_limited == 1 and c.stats.retries == 1
+
+
+def test_post_retried_when_connection_never_established() -> None:
+    c = AhaClient(
+        api_key=API_KEY,
+        base_url=f"http://127.0.0.1:{_free_port()}",
+        max_retries=2,
+        backoff_base=0.001,
+    )
+    with pytest.raises(AhaConnectionError):
+        c.request("POST", "teams", json={"team": {"name": "t"}})
+    assert c.stats.requests == 3  # refused before sending: safe to retry
+
+
+def test_post_connect_then_success(
+    make_client: Any, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+    import urllib3
+
+    httpserver.expect_request("/api/v1/teams").respond_with_json({"team": {"id": "9"}})
+    c = make_client()
+    real = c._session.request
+    calls = {"n": 0}
+
+    def flaky(*a: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            inner = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+            raise requests.exceptions.ConnectionError(
+                urllib3.exceptions.MaxRetryError(None, "/api/v1/teams", inner)  # type: ignore[arg-type]
+            )
+        return real(*a, **kw)
+
+    monkeypatch.setattr(c._session, "request", flaky)
+    assert c.request("POST", "teams", json={"team": {}}) == {"team": {"id": "9"}}
+    assert calls["n"] == 2
+
+
+def test_post_read_timeout_is_ambiguous(raw_server: Any) -> None:
+    srv = raw_server("hang", hang=1.0)
+    c = AhaClient(api_key=API_KEY, base_url=srv.url, max_retries=5, timeout=0.2)
+    with pytest.raises(AhaAmbiguousWriteError) as ei:
+        c.request("POST", "releases/R-1/features", json={"feature": {"name": "n"}})
+    assert len(srv.requests) == 1
+    assert "may or may not" in str(ei.value) and ei.value.method == "POST"
+    assert API_KEY not in str(ei.value)
+
+
+@pytest.mark.parametrize("mode", ["reset", "close"])
+def test_post_reset_after_sending_is_ambiguous(raw_server: Any, mode: str) -> None:
+    srv = raw_server(mode)
+    c = AhaClient(api_key=API_KEY, base_url=srv.url, max_retries=5)
+    with pytest.raises(AhaAmbiguousWriteError):
+        c.request("POST", "teams", json={"team": {"name": "t"}})
+    assert len(srv.requests) == 1
+
+
+def test_classify_chunked_encoding_error_is_ambiguous(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    c = make_client()
+
+    def boom(*a: Any, **kw: Any) -> Any:
+        raise requests.exceptions.ChunkedEncodingError("Connection broken")
+
+    monkeypatch.setattr(c._session, "request", boom)
+    with pytest.raises(AhaAmbiguousWriteError):
+        c.request("POST", "teams", json={})
+    with pytest.raises(AhaConnectionError):
+        c.request("GET", "teams")  # GET: retried, then a connection error
+    assert c.stats.retries == 5
+
+
+# 5. reactive rate limiting ---
+def test_429_waits_for_epoch_reset_then_retries(make_client: Any, httpserver: HTTPServer) -> None:
+    reset = time.time() + 0.4
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_data(
+        "",
+        429,
+        headers={
+            "X-Ratelimit-Limit": "300",
+            "X-Ratelimit-Remaining": "0",
+            "X-Ratelimit-Reset": f"{reset:.3f}",
+        },
+    )
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_json({"user": {"id": "1"}})
+    c = make_client()
+    t0 = time.time()
+    c.me()
+    assert time.time() >= reset - 0.02
+    assert time.time() - t0 < 1.5
+    assert c.stats.rate_limited == 1
+
+
+@pytest.mark.parametrize("header", [{"Retry-After": "0.3"}, {"X-Ratelimit-Reset": "0.3"}])
+def test_429_relative_waits(make_client: Any, httpserver: HTTPServer, header: dict) -> None:
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_data("", 429, headers=header)
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_json({"user": {"id": "1"}})
+    t0 = time.monotonic()
+    make_client().me()
+    assert 0.28 <= time.monotonic() - t0 < 1.5
+
+
+def test_429_budget_then_rate_limit_error(
+    make_client: Any, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request("/api/v1/me").respond_with_json(
+        {"error": "Rate limit exceeded"}, status=429, headers={"Retry-After": "0"}
+    )
+    c = make_client(max_retries=3)
+    with (
+        caplog.at_level(logging.INFO, logger="dagster_aha"),
+        pytest.raises(AhaRateLimitError) as ei,
+    ):
+        c.me()
+    assert len(httpserver.log) == 4 and c.stats.rate_limited == 4
+    assert ei.value.status == 429 and "Rate limit exceeded" in str(ei.value)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("dagster_aha")]
+    assert len(lines) == 3 and all("429" in m and "waiting" in m for m in lines)
+
+
+def test_429_without_headers_uses_backoff(make_client: Any, httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_data("", 429)
+    httpserver.expect_ordered_request("/api/v1/me").respond_with_json({"user": {"id": "1"}})
+    assert make_client().me() == {"id": "1"}
+
+
+def test_parse_reset_forms() -> None:
+    now = 1_700_000_000.0
+    assert parse_reset("1700000003", now) == pytest.approx(3.0)
+    assert parse_reset("1700000001.5", now) == pytest.approx(1.5)
+    assert parse_reset("2", now) == 2.0
+    assert parse_reset("1699999990", now) == 0.0  # in the past
+    assert parse_reset("9999999999", now) == 120.0  # capped
+    assert parse_reset("soon", now) is None and parse_reset(None, now) is None
+
+
+# 4. proactive rate limiting ---
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_700_000_000.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall_clock(self) -> float:
+        return self.wall + (self.now - 1000.0)
+
+    def sleep(self, s: float) -> None:
+        self.slept += s
+        self.now += s
+
+
+def _limiter(rps: float, rpm: float, ft: FakeTime) -> RateLimiter:
+    return RateLimiter(
+        rps, rpm, clock=ft.clock, wall_clock=ft.wall_clock, sleep=ft.sleep, slow_start=False
+    )
+
+
+def test_limiter_enforces_per_second_window() -> None:
+    ft = FakeTime()
+    lim = _limiter(5, 1000, ft)
+    sends = []
+    for _ in range(12):
+        lim.acquire()
+        sends.append(ft.now)
+    for i in range(5, 12):
+        assert sends[i] - sends[i - 5] >= 1.0 - 1e-9
+    assert ft.now - 1000.0 == pytest.approx(2.0)
+
+
+def test_limiter_enforces_per_minute_window() -> None:
+    ft = FakeTime()
+    lim = _limiter(100, 10, ft)
+    sends = []
+    for _ in range(25):
+        lim.acquire()
+        sends.append(ft.now)
+    for i in range(10, 25):
+        assert sends[i] - sends[i - 10] >= 60.0 - 1e-9
+    assert sends[9] - sends[0] < 1.0  # the first 10 go at once (per-second allows it)
+
+
+def test_limiter_real_time_both_windows_small() -> None:
+    lim = RateLimiter(4, 6, second_window=0.2, minute_window=0.6, slow_start=False)
+    t0 = time.monotonic()
+    stamps = []
+    for _ in range(9):
+        lim.acquire()
+        stamps.append(time.monotonic() - t0)
+    for i in range(4, 9):
+        assert stamps[i] - stamps[i - 4] >= 0.2 - 0.01
+    for i in range(6, 9):
+        assert stamps[i] - stamps[i - 6] >= 0.6 - 0.01
+    assert stamps[-1] < 1.0
+
+
+def test_limiter_thread_safe() -> None:
+    lim = RateLimiter(10, 1000, second_window=0.2, slow_start=False)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(5):
+            lim.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stamps.sort()
+    assert len(stamps) == 30
+    for i in range(10, 30):
+        assert stamps[i] - stamps[i - 10] >= 0.2 - 0.01
+
+
+def test_limiter_shared_per_account(httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("/").rstrip("/")
+    a = AhaClient(api_key="k1", base_url=base)
+    b = AhaClient(api_key="k2", base_url=base)
+    c = AhaClient(api_key="k1", base_url=base, requests_per_second=5)
+    d = AhaClient("acme", "k1")
+    assert a.rate_limiter is b.rate_limiter is get_shared_limiter(base, 20, 300)
+    assert c.rate_limiter is not a.rate_limiter
+    assert d.rate_limiter is not a.rate_limiter
+
+
+def test_header_remaining_zero_blocks_until_reset() -> None:
+    ft = FakeTime()
+    lim = _limiter(100, 10_000, ft)
+    lim.update_from_headers(
+        {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(int(ft.wall_clock()) + 3)}
+    )
+    lim.acquire()
+    assert ft.slept == pytest.approx(3.0)
+
+
+def test_header_unknown_window_spreads_remaining_until_reset() -> None:
+    ft = FakeTime()
+    lim = _limiter(100, 10_000, ft)
+    # Limit 50 matches neither configured window: spread 4 requests over 2 seconds
+    lim.update_from_headers(
+        {"X-Ratelimit-Limit": "50", "X-Ratelimit-Remaining": "4", "x-ratelimit-reset": "2"}
+    )
+    sends = []
+    for _ in range(4):
+        lim.acquire()
+        sends.append(ft.now - 1000.0)
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert all(g >= 0.4 for g in gaps), sends
+    assert sends[-1] <= 2.0 + 1e-9
+
+
+def test_header_known_window_self_clocks_at_reserve() -> None:
+    """At the reserve, a process only reuses its own slots as they leave the server window."""
+    ft = FakeTime()
+    lim = _limiter(20, 300, ft)
+    # this process sent 3 requests in the last minute; server says only 10 of 300 remain
+    for _ in range(3):
+        lim.acquire()
+        ft.now += 1.0
+    lim.update_from_headers(
+        {
+            "X-Ratelimit-Limit": "300",
+            "X-Ratelimit-Remaining": "10",
+            "X-Ratelimit-Reset": str(int(ft.wall_clock()) + 50),
+        }
+    )
+    start = ft.now
+    lim.acquire()  # must wait for our first send (t=1000) to leave the 60 s window
+    assert ft.now >= 1000.0 + 60.0
+    assert ft.now - start < 60.0
+    # budget back (others stopped): the cap grows by a share of the spare budget
+    lim.update_from_headers(
+        {"X-Ratelimit-Limit": "300", "X-Ratelimit-Remaining": "250", "X-Ratelimit-Reset": "60"}
+    )
+    t = ft.now
+    for _ in range(5):
+        lim.acquire()
+    assert ft.now - t < 1.0
+    assert lim.caps[60.0] >= 2 + 5
+
+
+def test_header_known_window_cap_from_spare_budget() -> None:
+    ft = FakeTime()
+    lim = _limiter(1000, 300, ft)
+    lim.acquire()
+    lim.update_from_headers(
+        {"X-Ratelimit-Limit": "300", "X-Ratelimit-Remaining": "299", "X-Ratelimit-Reset": "60"}
+    )
+    # one own send; spare = 299 - reserve 30 => cap = 1 + floor(0.1 * 269)
+    assert lim.caps == {60.0: 27}
+    lim.update_from_headers(
+        {"X-Ratelimit-Limit": "300", "X-Ratelimit-Remaining": "20", "X-Ratelimit-Reset": "60"}
+    )
+    assert lim.caps == {60.0: 1}  # below the reserve: give back (never below 1)
+
+
+def test_client_feeds_headers_to_limiter(make_client: Any, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/me").respond_with_json(
+        {"user": {"id": "1"}},
+        headers={
+            "X-Ratelimit-Limit": "77",
+            "X-Ratelimit-Remaining": "0",
+            "X-Ratelimit-Reset": "0.3",
+        },
+    )
+    c = make_client()
+    c.me()
+    t0 = time.monotonic()
+    c.me()  # waits for the reset announced by the previous response
+    assert time.monotonic() - t0 >= 0.25
+
+
+class SlidingWindowServer:
+    """Server-side sliding window with Aha!-style headers (429s do not count)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.hits: list[float] = []
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.rejected = 0
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            now = time.monotonic()
+            self.hits = [h for h in self.hits if h > now - self.window]
+            admitted = len(self.hits) < self.limit
+            if admitted:
+                self.hits.append(now)
+                self.ok += 1
+            else:
+                self.rejected += 1
+            remaining = self.limit - len(self.hits)
+            reset = (self.hits[0] + self.window if self.hits else now + self.window) - now
+        headers = {
+            "X-Ratelimit-Limit": str(self.limit),
+            "X-Ratelimit-Remaining": str(remaining),
+            "X-Ratelimit-Reset": f"{time.time() + reset:.3f}",
+        }
+        if not admitted:
+            return Response("", status=429, headers=headers)
+        return Response('{"user": {"id": "1"}}', content_type="application/json", headers=headers)
+
+
+def test_two_processes_sharing_an_account_stay_under_the_limit(threaded_server: HTTPServer) -> None:
+    """Two independent limiters (as in two processes) pace on the shared server headers."""
+    srv = SlidingWindowServer(limit=20, window=0.5)
+    threaded_server.expect_request("/api/v1/me").respond_with_handler(srv)
+    base = threaded_server.url_for("/").rstrip("/")
+    clients = [
+        AhaClient(
+            api_key=API_KEY,
+            base_url=base,
+            backoff_base=0.01,
+            rate_limiter=RateLimiter(100, 20, second_window=0.05, minute_window=0.5),
+        )
+        for _ in range(2)
+    ]
+    stop = time.monotonic() + 1.5
+
+    def run(c: AhaClient) -> None:
+        while time.monotonic() < stop:
+            c.me()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # ceiling: 20 per sliding 0.5 s, so at most ~60 in 1.5 s; the caps ramp up from zero
+    assert srv.ok >= 20, (srv.ok, srv.rejected)
+    assert srv.rejected <= max(1, srv.ok // 20), (srv.ok, srv.rejected)
+
+
+# secrets ---
+def test_key_never_in_logs_errors_or_repr(
+    make_client: Any, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request(re.compile(".*")).respond_with_data(
+        f"<html>echo {API_KEY[:4]}</html>", 500
+    )
+    c = make_client(max_retries=2)
+    with caplog.at_level(logging.DEBUG), pytest.raises(AhaServerError) as ei:
+        c.request("PUT", "features/1", json={"feature": {"description": "BODY-TEXT"}})
+    text = caplog.text + str(ei.value) + repr(ei.value) + repr(c) + str(c)
+    assert API_KEY not in text
+    assert "BODY-TEXT" not in caplog.text  # no request bodies in logs
+    assert (ei.value.url or "").startswith(httpserver.url_for("/api/v1/features/1"))
