@@ -78,7 +78,11 @@ class RateLimiter:
             now_m = time.monotonic()
             now_wall = time.time()
             self._purge(now_m)
-            allowed = (not self.enforce) or all(len(h) < lim for lim, _l, h in self._windows)
+            if not self.enforce:
+                # A server that does not limit does not advertise a limit either: clients
+                # pacing by X-Ratelimit-* headers must not slow down for a budget that is off.
+                return True, {}
+            allowed = all(len(h) < lim for lim, _l, h in self._windows)
             if allowed:
                 for _limit, _length, hits in self._windows:
                     hits.append(now_m)
@@ -86,6 +90,8 @@ class RateLimiter:
 
     def peek(self) -> dict[str, str]:
         """Headers for a response that does not consume capacity (e.g. an injected fault)."""
+        if not self.enforce:
+            return {}
         with self._lock:
             now_m = time.monotonic()
             self._purge(now_m)

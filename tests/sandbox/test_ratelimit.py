@@ -17,7 +17,9 @@ def _headers(r: requests.Response) -> tuple[int, int, float]:
     )
 
 
-def test_headers_on_every_response_even_when_not_enforced() -> None:
+def test_no_limit_headers_and_no_429_when_not_enforced() -> None:
+    """Limits switched off: nothing is throttled and no budget is advertised, so clients that
+    pace by X-Ratelimit-* headers run at full speed."""
     with AhaSandbox(
         products=1,
         releases_per_product=1,
@@ -27,15 +29,30 @@ def test_headers_on_every_response_even_when_not_enforced() -> None:
     ) as sb:
         api = Api(sb)
         rs = [api.get("me") for _ in range(6)]
+        rs.append(requests.get(api.url("me"), timeout=5))
+        assert [r.status_code for r in rs] == [200] * 6 + [401]
+        for r in rs:
+            assert "X-Ratelimit-Remaining" not in r.headers
+        assert sb.stats.rate_limited == 0
+
+
+def test_headers_on_every_response_when_enforced() -> None:
+    with AhaSandbox(
+        products=1,
+        releases_per_product=1,
+        features_per_release=2,
+        requests_per_second=10,
+    ) as sb:
+        api = Api(sb)
+        rs = [api.get("me") for _ in range(3)]
         rs.append(requests.get(api.url("me"), timeout=5))  # 401 carries them too
         rs.append(api.get("features/NOPE"))
-        assert [r.status_code for r in rs] == [200] * 6 + [401, 404]
+        assert [r.status_code for r in rs] == [200] * 3 + [401, 404]
         for r in rs:
             limit, remaining, reset = _headers(r)
-            assert limit == 3 and 0 <= remaining <= 3
+            assert limit == 10 and 0 <= remaining <= 10
             assert reset >= int(time.time())
             assert "." not in r.headers["X-Ratelimit-Reset"]  # time_scale 1: integer epoch
-        assert sb.stats.rate_limited == 0
 
 
 def test_per_second_window_429_then_reset() -> None:
