@@ -1,0 +1,547 @@
+"""`AhaDestination`: where and how upstream records are written to Aha!.
+
+A destination is either one of the 11 endpoint templates (:data:`TEMPLATE_NAMES`) or a manual
+configuration (``method`` + ``path`` template + ``wrap_key`` + extra ``headers``). Rendering a
+record (:meth:`AhaDestination.render`) is pure: it never touches the network, so the exact same
+code produces dry runs, sample payloads and the real requests.
+
+Rendering order for one record:
+
+1. ``transform(record)`` (Python users; must return a mapping);
+2. path params: fixed values, or ``{"from_field": "col"}`` taken from the record (the field is
+   then removed from the body); every value is URL-encoded with ``quote_segment``;
+3. ``exclude_attributes`` removed;
+4. ``custom_fields`` helper: upstream columns moved into ``custom_fields`` (write map form);
+5. ``field_mapping`` renames upstream names to Aha! names;
+6. JSON-native conversion (datetime/date -> ISO 8601, Decimal -> number, UUID -> str, ...);
+7. validation (``name`` on creates, non-empty updates) and wrapping under the singular key.
+
+``match_on`` names a field of the *rendered* body (after mapping): ``"name"`` or
+``"custom_fields.<key>"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dagster_aha.client.urls import check_api_path, quote_segment
+from dagster_aha.destinations.templates import (
+    TEMPLATE_NAMES,
+    TEMPLATES,
+    EndpointTemplate,
+    HttpMethod,
+    WriteKind,
+    path_placeholders,
+)
+
+__all__ = [
+    "AhaDestination",
+    "AhaDestinationError",
+    "FromField",
+    "RecordError",
+    "RenderedRequest",
+    "to_json_native",
+]
+
+_BAD_SEGMENT_RE = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_FORBIDDEN_HEADERS = {"authorization", "host", "content-length", "cookie", "proxy-authorization"}
+
+
+class AhaDestinationError(ValueError):
+    """A destination configuration that cannot be used (raised before any request)."""
+
+
+class RecordError(ValueError):
+    """One record cannot be rendered; becomes a ``failed`` outcome (other records continue)."""
+
+
+class FromField(BaseModel):
+    """A path parameter taken from a field of each record: ``{"from_field": "epic_ref"}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_field: str = Field(min_length=1)
+
+
+PathParamValue = str | int | FromField
+
+
+@dataclass
+class RenderedRequest:
+    """One request ready to send: ``path`` is relative to ``/api/v1/`` and already encoded."""
+
+    method: HttpMethod
+    path: str
+    body: dict[str, Any] | None
+    kind: WriteKind
+    path_values: dict[str, str] = field(default_factory=dict)
+    """Decoded path parameter values (for look-ups and messages)."""
+    record_body: dict[str, Any] | None = None
+    """The unwrapped body (what goes under ``wrap_key``)."""
+    match_key: str | None = None
+    """The upsert key value, when ``match_on`` is set."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "body": self.body}
+
+
+def _segment_value(name: str, value: object, source: str) -> str:
+    if value is None:
+        raise RecordError(f"path parameter {name!r} is missing ({source} is null)")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RecordError(
+            f"path parameter {name!r} must be a string or an integer "
+            f"({source} is {type(value).__name__})"
+        )
+    text = str(value)
+    if not text.strip():
+        raise RecordError(f"path parameter {name!r} is empty ({source})")
+    if _BAD_SEGMENT_RE.search(text):
+        raise RecordError(
+            f"path parameter {name!r} contains a newline or control character ({source})"
+        )
+    if text != text.strip():
+        raise RecordError(f"path parameter {name!r} has leading/trailing whitespace ({source})")
+    try:
+        quote_segment(text)
+    except ValueError as exc:
+        raise RecordError(f"path parameter {name!r} is not a valid id ({source}): {exc}") from None
+    return text
+
+
+def _decimal_to_json(value: Decimal, where: str) -> int | float | str:
+    if not value.is_finite():
+        raise RecordError(f"{where}: {value} is not a finite number (JSON cannot carry it)")
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    if Decimal(repr(as_float)) == value:
+        return as_float
+    return str(value)
+
+
+def to_json_native(value: Any, where: str = "record") -> Any:
+    """Convert a value to JSON-native types, or raise :class:`RecordError` with the field path.
+
+    datetime/date/time -> ISO 8601 string; Decimal -> int/float (str when a float would lose
+    precision); UUID -> str; Enum -> its value; tuple/set/frozenset -> list (sets sorted when
+    possible); numpy-like scalars (``.item()``) -> Python scalars. NaN/inf and other types
+    (bytes, arbitrary objects) are refused.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordError(f"{where}: {value!r} is not a finite number (JSON cannot carry it)")
+        return value
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return _decimal_to_json(value, where)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_json_native(value.value, where)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise RecordError(f"{where}: key {k!r} is not a string")
+            out[k] = to_json_native(v, f"{where}.{k}")
+        return out
+    if isinstance(value, list | tuple):
+        return [to_json_native(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, set | frozenset):
+        items = [to_json_native(v, f"{where}[]") for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__.startswith("numpy"):
+        return to_json_native(item(), where)
+    raise RecordError(
+        f"{where}: value of type {type(value).__name__} is not JSON-serialisable "
+        "(convert it in a transform or exclude the attribute)"
+    )
+
+
+def _read_form_to_map(value: Any) -> Any:
+    """Custom fields in the read form (``[{"key", "value"}]``) -> write map form."""
+    if isinstance(value, list) and all(isinstance(v, Mapping) and "key" in v for v in value):
+        return {str(v["key"]): v.get("value") for v in value}
+    return value
+
+
+class AhaDestination(BaseModel):
+    """Where and how records are written to Aha!.
+
+    Give either ``template`` (one of :data:`TEMPLATE_NAMES`) or ``method`` + ``path`` (+
+    ``wrap_key``) for a manual configuration. Every placeholder of the path must have an entry
+    in ``path_params``: a fixed value, or ``{"from_field": "<record field>"}``.
+
+    Examples::
+
+        AhaDestination(template="create_feature", path_params={"release_id": "PRJ1-R-1"},
+                       field_mapping={"title": "name"}, custom_fields={"ext_id": "external_id"},
+                       match_on="custom_fields.external_id")
+        AhaDestination(template="update_epic", path_params={"epic_id": {"from_field": "ref"}})
+        AhaDestination(method="POST", path="products/{product_id}/releases", wrap_key="release",
+                       path_params={"product_id": "PRJ1"})
+    """
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, extra="forbid", validate_assignment=True
+    )
+
+    template: (
+        Literal[
+            "create_feature",
+            "create_epic",
+            "create_epic_in_default_release",
+            "update_epic",
+            "delete_epic",
+            "create_goal",
+            "update_goal",
+            "create_initiative",
+            "update_initiative",
+            "create_custom_table_record",
+            "create_team",
+        ]
+        | None
+    ) = None
+    method: Literal["POST", "PUT", "DELETE"] | None = None
+    path: str | None = None
+    wrap_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    path_params: dict[str, PathParamValue] = Field(default_factory=dict)
+    exclude_attributes: list[str] = Field(default_factory=list)
+    field_mapping: dict[str, str] = Field(default_factory=dict)
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    """Upstream column -> Aha! custom field key; sent as ``{"custom_fields": {key: value}}``."""
+    transform: Callable[[dict[str, Any]], Mapping[str, Any]] | None = Field(
+        default=None, exclude=True
+    )
+    batch_size: int | None = Field(default=None, ge=1)
+    batch_property: str | None = None
+    batch_extra: dict[str, Any] = Field(default_factory=dict)
+    """Other top-level properties of a batched request body (Nexla's "Other Props")."""
+    disable_mailers: bool = True
+    dry_run: bool = False
+    allow_delete: bool = False
+    match_on: str | None = None
+    on_match: Literal["update", "skip"] = "update"
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Worker threads; defaults to the client's ``max_concurrency``."""
+
+    @model_validator(mode="after")
+    def _check(self) -> AhaDestination:
+        tmpl = self._template_or_none()
+        if tmpl is None:
+            if self.method is None or self.path is None:
+                raise AhaDestinationError(
+                    "give either template= (one of "
+                    + ", ".join(TEMPLATE_NAMES)
+                    + ") or method= and path= for a manual destination"
+                )
+            self._check_manual_path(self.path)
+            if self.method in ("POST", "PUT") and not self.wrap_key and not self.batch_property:
+                raise AhaDestinationError(
+                    "manual POST/PUT destinations need wrap_key= (e.g. 'release'): Aha! "
+                    "silently ignores unwrapped bodies"
+                )
+        elif self.method is not None or self.path is not None:
+            raise AhaDestinationError("give either template= or method=/path=, not both")
+        method = self.http_method
+        if method == "DELETE" and not self.allow_delete:
+            what = f"template {self.template!r}" if self.template else "a manual DELETE"
+            raise AhaDestinationError(
+                f"{what} deletes records permanently: set allow_delete=True to enable it "
+                "(nothing was sent)"
+            )
+        placeholders = self.path_param_names
+        missing = [p for p in placeholders if p not in self.path_params]
+        if missing:
+            raise AhaDestinationError(
+                f"path parameter(s) {', '.join(missing)} required by {self.path_template!r}: "
+                "give a fixed value or {'from_field': '<record field>'} in path_params"
+            )
+        extra = [p for p in self.path_params if p not in placeholders]
+        if extra:
+            raise AhaDestinationError(
+                f"unknown path parameter(s) {', '.join(extra)} for {self.path_template!r} "
+                f"(expected: {', '.join(placeholders) or 'none'})"
+            )
+        for name, value in self.path_params.items():
+            if not isinstance(value, FromField):
+                try:
+                    _segment_value(name, value, "fixed value")
+                except RecordError as exc:
+                    raise AhaDestinationError(str(exc)) from None
+        for name in self.headers:
+            if not _HEADER_NAME_RE.match(name) or name.lower() in _FORBIDDEN_HEADERS:
+                raise AhaDestinationError(
+                    f"header {name!r} cannot be set on a destination (auth comes from the "
+                    "resource; host/length are set by the client)"
+                )
+        for name, value in self.headers.items():
+            if _BAD_SEGMENT_RE.search(value):
+                raise AhaDestinationError(f"header {name!r} contains control characters")
+        if self.batch_size is not None and self.batch_size > 1 and not self.batch_property:
+            raise AhaDestinationError(
+                "batch_size > 1 needs batch_property= (the JSON property holding the records)"
+            )
+        if self.batch_property and not self.batching:
+            raise AhaDestinationError("batch_property= needs batch_size= (> 1)")
+        if self.batching and self.match_on:
+            raise AhaDestinationError("match_on cannot be combined with batching")
+        if self.match_on is not None:
+            self._check_match_on(tmpl)
+        return self
+
+    @staticmethod
+    def _check_manual_path(path: str) -> None:
+        if "://" in path:
+            raise AhaDestinationError(
+                f"path {path!r}: give the path relative to /api/v1/ (e.g. "
+                "'releases/{release_id}/features'), not a URL: the account comes from the resource"
+            )
+        try:
+            placeholders = path_placeholders(path)
+            check_api_path(path.format(**{p: "x" for p in placeholders}))
+        except (ValueError, KeyError, IndexError) as exc:
+            raise AhaDestinationError(f"invalid manual path: {exc}") from None
+
+    def _check_match_on(self, tmpl: EndpointTemplate | None) -> None:
+        key = self.match_on or ""
+        if tmpl is None or tmpl.kind != "create":
+            raise AhaDestinationError(
+                "match_on (upsert) is supported on the create templates only "
+                "(create_feature, create_epic, ..., create_team)"
+            )
+        if key.startswith("custom_fields."):
+            if not key[len("custom_fields.") :]:
+                raise AhaDestinationError("match_on='custom_fields.<key>' needs a key")
+        elif not key or "." in key:
+            raise AhaDestinationError(
+                f"match_on={key!r}: give a body field name (e.g. 'name') or 'custom_fields.<key>'"
+            )
+
+    # -- derived properties -------------------------------------------------------------
+
+    def _template_or_none(self) -> EndpointTemplate | None:
+        return TEMPLATES[self.template] if self.template is not None else None
+
+    @property
+    def endpoint(self) -> EndpointTemplate | None:
+        """The endpoint template, or ``None`` for a manual destination."""
+        return self._template_or_none()
+
+    @property
+    def http_method(self) -> HttpMethod:
+        tmpl = self._template_or_none()
+        if tmpl is not None:
+            return tmpl.method
+        assert self.method is not None
+        return self.method
+
+    @property
+    def path_template(self) -> str:
+        tmpl = self._template_or_none()
+        if tmpl is not None:
+            return tmpl.path
+        assert self.path is not None
+        path = self.path
+        if path.startswith("/api/v1/"):
+            path = path[len("/api/v1/") :]
+        return path.lstrip("/")
+
+    @property
+    def path_param_names(self) -> tuple[str, ...]:
+        return path_placeholders(self.path_template)
+
+    @property
+    def effective_wrap_key(self) -> str | None:
+        tmpl = self._template_or_none()
+        return tmpl.wrap_key if tmpl is not None else (self.wrap_key or None)
+
+    @property
+    def kind(self) -> WriteKind:
+        tmpl = self._template_or_none()
+        if tmpl is not None:
+            return tmpl.kind
+        return {"POST": "create", "PUT": "update", "DELETE": "delete"}[self.http_method]  # type: ignore[return-value]
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_size is not None and self.batch_size > 1
+
+    @property
+    def name_required(self) -> bool:
+        tmpl = self._template_or_none()
+        return tmpl.name_required if tmpl is not None else False
+
+    @property
+    def label(self) -> str:
+        """Short description, e.g. ``create_feature (POST releases/{release_id}/features)``."""
+        head = self.template or "manual"
+        return f"{head} ({self.http_method} {self.path_template})"
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def render(self, record: object) -> RenderedRequest:
+        """Render one upstream record into the request to send.
+
+        Raises :class:`RecordError` (the record becomes a ``failed`` outcome) for a non-mapping
+        record, a missing/invalid path parameter, a non-JSON value, a create without ``name``,
+        an update without any field, or a failing ``transform``.
+        """
+        if not isinstance(record, Mapping):
+            raise RecordError(f"record is not a mapping (got {type(record).__name__})")
+        data: dict[str, Any] = dict(record)
+        if self.transform is not None:
+            try:
+                transformed = self.transform(dict(data))
+            except Exception as exc:
+                raise RecordError(f"transform raised {type(exc).__name__}: {exc}") from None
+            if not isinstance(transformed, Mapping):
+                raise RecordError(
+                    f"transform must return a mapping (got {type(transformed).__name__})"
+                )
+            data = dict(transformed)
+        for key in data:
+            if not isinstance(key, str):
+                raise RecordError(f"record key {key!r} is not a string")
+
+        path_values: dict[str, str] = {}
+        used_fields: set[str] = set()
+        for name in self.path_param_names:
+            spec = self.path_params[name]
+            if isinstance(spec, FromField):
+                if spec.from_field not in data:
+                    raise RecordError(
+                        f"path parameter {name!r}: field {spec.from_field!r} is missing "
+                        "from the record"
+                    )
+                path_values[name] = _segment_value(
+                    name, data[spec.from_field], f"field {spec.from_field!r}"
+                )
+                used_fields.add(spec.from_field)
+            else:
+                path_values[name] = str(spec)
+        path = self.path_template.format(**{k: quote_segment(v) for k, v in path_values.items()})
+
+        kind = self.kind
+        if kind == "delete":
+            return RenderedRequest(
+                method=self.http_method,
+                path=path,
+                body=None,
+                kind=kind,
+                path_values=path_values,
+            )
+
+        body = {k: v for k, v in data.items() if k not in used_fields}
+        for attr in self.exclude_attributes:
+            body.pop(attr, None)
+        if "custom_fields" in body:
+            body["custom_fields"] = _read_form_to_map(body["custom_fields"])
+        if self.custom_fields:
+            moved = {
+                cf_key: body.pop(column)
+                for column, cf_key in self.custom_fields.items()
+                if column in body
+            }
+            if moved:
+                existing = body.get("custom_fields")
+                if existing is None:
+                    existing = {}
+                if not isinstance(existing, Mapping):
+                    raise RecordError(
+                        "record has a 'custom_fields' value that is not a map; cannot merge "
+                        "the custom_fields helper columns into it"
+                    )
+                body["custom_fields"] = {**dict(existing), **moved}
+        if self.field_mapping:
+            renamed: dict[str, Any] = {}
+            for k, v in body.items():
+                target = self.field_mapping.get(k, k)
+                if target in renamed and target != k:
+                    raise RecordError(
+                        f"field_mapping renames {k!r} to {target!r}, which the record already has"
+                    )
+                renamed[target] = v
+            body = renamed
+        body = to_json_native(body, "record")
+
+        if kind == "create" and self.name_required:
+            name_value = body.get("name")
+            if name_value is None or (isinstance(name_value, str) and not name_value.strip()):
+                raise RecordError(
+                    "field 'name' is required to create a "
+                    f"{self.effective_wrap_key or 'record'} (map an upstream column to 'name' "
+                    "with field_mapping)"
+                )
+        if kind == "update" and not body:
+            raise RecordError("nothing to update: the record has no fields besides its id")
+
+        match_key: str | None = None
+        if self.match_on is not None:
+            match_key = match_value(body, self.match_on)
+            if match_key is None:
+                raise RecordError(
+                    f"match_on {self.match_on!r}: the record has no value for the upsert key"
+                )
+
+        wrap = self.effective_wrap_key
+        wrapped = {wrap: body} if wrap else body
+        return RenderedRequest(
+            method=self.http_method,
+            path=path,
+            body=wrapped,
+            kind=kind,
+            path_values=path_values,
+            record_body=body,
+            match_key=match_key,
+        )
+
+
+def _normalise_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
+    text = str(value).strip()
+    return text or None
+
+
+def match_value(record: Mapping[str, Any], match_on: str) -> str | None:
+    """The upsert key of a body or of a record read back from Aha!.
+
+    Understands both custom-field forms: the write map (``{"key": value}``) and the read array
+    (``[{"key": ..., "value": ...}]``).
+    """
+    if match_on.startswith("custom_fields."):
+        cf_key = match_on[len("custom_fields.") :]
+        cfs = record.get("custom_fields")
+        if isinstance(cfs, Mapping):
+            return _normalise_key(cfs.get(cf_key))
+        if isinstance(cfs, list):
+            for item in cfs:
+                if isinstance(item, Mapping) and item.get("key") == cf_key:
+                    return _normalise_key(item.get("value"))
+        return None
+    return _normalise_key(record.get(match_on))

@@ -1,0 +1,184 @@
+"""Per-record write outcomes (the "response webhook" as data) and the run report."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["OUTCOME_STATUSES", "OutcomeStatus", "WriteOutcome", "WriteReport"]
+
+OutcomeStatus = Literal[
+    "created", "updated", "deleted", "skipped", "failed", "ambiguous", "dry_run"
+]
+OUTCOME_STATUSES: tuple[str, ...] = (
+    "created",
+    "updated",
+    "deleted",
+    "skipped",
+    "failed",
+    "ambiguous",
+    "dry_run",
+)
+_BAD_STATUSES = ("failed", "ambiguous")
+
+
+class WriteOutcome(BaseModel):
+    """What happened to one input record.
+
+    ``request`` is the request sent (or that would be sent): ``{"method", "path", "params",
+    "body"}``; ``path`` is relative to ``/api/v1/``. ``retryable`` says whether replaying the
+    record is safe and may succeed (transient errors; ``ambiguous`` only with ``match_on``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    status: OutcomeStatus
+    http_status: int | None = None
+    aha_id: str | None = None
+    reference_num: str | None = None
+    url: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    match_key: str | None = None
+    request: dict[str, Any] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        req = self.request or {}
+        return {
+            "index": self.index,
+            "status": self.status,
+            "http_status": self.http_status,
+            "aha_id": self.aha_id,
+            "reference_num": self.reference_num,
+            "url": self.url,
+            "error": self.error,
+            "retryable": self.retryable,
+            "match_key": self.match_key,
+            "method": req.get("method"),
+            "path": req.get("path"),
+            "body": json.dumps(req.get("body"), sort_keys=True)
+            if req.get("body") is not None
+            else None,
+        }
+
+
+ROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("index", "int"),
+    ("status", "string"),
+    ("http_status", "int"),
+    ("aha_id", "string"),
+    ("reference_num", "string"),
+    ("url", "string"),
+    ("error", "string"),
+    ("retryable", "bool"),
+    ("match_key", "string"),
+    ("method", "string"),
+    ("path", "string"),
+    ("body", "string (JSON)"),
+)
+
+
+class WriteReport(BaseModel):
+    """The result of one write run: exactly one outcome per input record, in input order."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    destination: str
+    outcomes: list[WriteOutcome]
+    records: list[Any] = Field(default_factory=list, repr=False)
+    """The original input records (same order as ``outcomes``), for replays."""
+    requests: int = 0
+    """HTTP calls issued by the engine (writes and look-ups; client retries not included)."""
+    http_attempts: int | None = None
+    """HTTP attempts seen by the client during the run, retries included (when available)."""
+    rate_limited: int | None = None
+    """429 responses seen by the client during the run (when available)."""
+    duration_seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{status: n}`` for every status (zeros included), in a fixed order."""
+        c = Counter(o.status for o in self.outcomes)
+        return {s: c.get(s, 0) for s in OUTCOME_STATUSES}
+
+    @property
+    def ok(self) -> bool:
+        """True when no record failed and none is ambiguous."""
+        return not any(o.status in _BAD_STATUSES for o in self.outcomes)
+
+    @property
+    def created_ids(self) -> list[str]:
+        return [o.aha_id for o in self.outcomes if o.status == "created" and o.aha_id]
+
+    def failed_outcomes(self) -> list[WriteOutcome]:
+        return [o for o in self.outcomes if o.status in _BAD_STATUSES]
+
+    def failed_records(self) -> list[Any]:
+        """Input records whose outcome is ``failed`` or ``ambiguous`` (everything not done)."""
+        return [
+            self.records[o.index] for o in self.failed_outcomes() if o.index < len(self.records)
+        ]
+
+    def retryable_records(self) -> list[Any]:
+        """Input records that are safe to replay and may succeed (transient errors; ambiguous
+        creates only when the destination has ``match_on``)."""
+        return [
+            self.records[o.index]
+            for o in self.failed_outcomes()
+            if o.retryable and o.index < len(self.records)
+        ]
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """JSON-native rows (one per record) for a table / the outcome asset."""
+        return [o.to_row() for o in self.outcomes]
+
+    def dead_letter_rows(self) -> list[dict[str, Any]]:
+        """Failed and ambiguous records with their reasons, replayable (``record`` is the input)."""
+        rows: list[dict[str, Any]] = []
+        for o in self.failed_outcomes():
+            rows.append(
+                {
+                    "index": o.index,
+                    "status": o.status,
+                    "http_status": o.http_status,
+                    "error": o.error,
+                    "retryable": o.retryable,
+                    "record": self.records[o.index] if o.index < len(self.records) else None,
+                }
+            )
+        return rows
+
+    def summary(self) -> str:
+        parts = [f"{s}={n}" for s, n in self.counts.items() if n]
+        return (
+            f"{self.destination}: {len(self.outcomes)} record(s) "
+            f"[{', '.join(parts) or 'none'}] in {self.duration_seconds:.2f}s, "
+            f"{self.requests} request(s)"
+        )
+
+    def markdown_preview(self, limit: int = 20) -> str:
+        """A Markdown table of the first ``limit`` outcomes (failed/ambiguous first)."""
+        ordered = self.failed_outcomes() + [
+            o for o in self.outcomes if o.status not in _BAD_STATUSES
+        ]
+        lines = [
+            "| # | status | http | aha id | reference | error |",
+            "|---|---|---|---|---|---|",
+        ]
+        for o in ordered[:limit]:
+            err = (o.error or "").replace("|", "\\|").replace("\n", " ")
+            if len(err) > 120:
+                err = err[:119] + "…"
+            ref = f"[{o.reference_num}]({o.url})" if o.reference_num and o.url else o.reference_num
+            lines.append(
+                f"| {o.index} | {o.status} | {o.http_status or ''} | {o.aha_id or ''} | "
+                f"{ref or ''} | {err} |"
+            )
+        if len(ordered) > limit:
+            lines.append(f"\n… {len(ordered) - limit} more")
+        return "\n".join(lines)
