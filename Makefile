@@ -17,3 +17,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pyright dagster_aha
+
+# The example project end to end on the local Aha! sandbox (no account needed): Aha! -> DuckDB,
+# intake CSV -> Aha! features. Run it twice: the second run creates no duplicate features.
+demo: setup
+	cd example_project && $(abspath $(PY)) -m aha_example.demo

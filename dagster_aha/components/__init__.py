@@ -1,1 +1,9 @@
-"""dagster_aha.components"""
+"""dagster_aha.components: ``AhaComponent`` (YAML) and its scaffolder."""
+
+from dagster_aha.components.aha_component import (
+    AhaComponent,
+    AhaDestinationModel,
+    AhaPivotReportModel,
+)
+
+__all__ = ["AhaComponent", "AhaDestinationModel", "AhaPivotReportModel"]

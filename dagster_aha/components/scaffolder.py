@@ -1,0 +1,67 @@
+"""Scaffolder of ``AhaComponent``: ``dg scaffold defs dagster_aha.AhaComponent aha_ingest``.
+
+Writes a ``defs.yaml`` that loads as is: the credentials are ``{{ env.* }}`` references, read
+when a run starts (not while definitions load), so the scaffolded component can be checked with
+``dg check defs`` before the variables are set. The API key itself is never written to a file:
+only the name of the environment variable that holds it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel, Field, field_validator
+
+__all__ = ["AhaComponentScaffolder", "AhaScaffoldParams"]
+
+SCAFFOLD_STREAMS: tuple[str, ...] = ("products", "releases", "features", "epics")
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class AhaScaffoldParams(BaseModel):
+    """Options of ``dg scaffold defs dagster_aha.AhaComponent <path>``."""
+
+    subdomain: str | None = Field(
+        default=None,
+        description="Aha! account name (acme for acme.aha.io); default: the AHA_SUBDOMAIN "
+        "environment variable.",
+    )
+    subdomain_env_var: str = Field(
+        default="AHA_SUBDOMAIN",
+        description="Environment variable holding the account name (when subdomain is unset).",
+    )
+    api_key_env_var: str = Field(
+        default="AHA_API_KEY", description="Environment variable holding the API key."
+    )
+    streams: list[str] | None = Field(
+        default=None, description="Record streams to read (default: " + ", ".join(SCAFFOLD_STREAMS)
+    )
+
+    @field_validator("subdomain_env_var", "api_key_env_var")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+
+class AhaComponentScaffolder(dg.Scaffolder[AhaScaffoldParams]):
+    """Writes ``defs.yaml`` for an ``AhaComponent`` reading Aha! with env-var credentials."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[AhaScaffoldParams]:
+        return AhaScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[AhaScaffoldParams]) -> None:
+        params = request.params if request.params is not None else AhaScaffoldParams()
+        attributes: dict[str, Any] = {
+            "subdomain": params.subdomain or f"{{{{ env.{params.subdomain_env_var} }}}}",
+            "api_key": f"{{{{ env.{params.api_key_env_var} }}}}",
+            "streams": list(params.streams or SCAFFOLD_STREAMS),
+            "incremental": True,
+            "pool": "aha",
+        }
+        dg.scaffold_component(request, attributes)

@@ -1,0 +1,203 @@
+"""End-to-end demo: Aha! (the local sandbox by default) -> DuckDB, and intake records -> Aha!.
+
+Run from ``example_project/``::
+
+    python -m aha_example.demo            # or, from the repository root: make demo
+    python -m aha_example.demo --reset    # forget earlier runs (sandbox state, DuckDB, history)
+
+Two runs of the example's Definitions, in a persistent Dagster instance under the data
+directory (so the second demo run reads incrementally):
+
+1. the write flow: ``intake/feature_requests`` (the CSV) -> ``aha/intake_features`` (create the
+   features, or update them when they already exist) + its dead letter;
+2. the read flow (``aha_read_job``): products, releases, features (incremental, merged by id),
+   epics, two custom pivot reports (list and pivot view) -> DuckDB, then the SQL model
+   ``analytics.feature_status_by_release``.
+
+It then prints the counts, the write outcomes, where the DuckDB file is and the one-line query.
+Set ``AHA_SUBDOMAIN`` and ``AHA_API_KEY`` to run it against your account instead; the write
+flow then creates real features only in the release named by ``AHA_EXAMPLE_RELEASE_ID`` (without
+it, the writes are dry runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from aha_example import settings
+
+WRITE_SELECTION = [dg.AssetKey(["intake", "feature_requests"])]
+WRITE_OUTCOME_KEY = dg.AssetKey(["aha", "intake_features"])
+DEAD_LETTER_KEY = dg.AssetKey(["aha", "intake_features_dead_letter"])
+READ_JOB = "aha_read_job"
+STATUS_QUERY = "SELECT * FROM analytics.feature_status_by_release"
+# Runs log warnings and errors only; every run's full log is in the Dagster instance.
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _value(entry: Any) -> Any:
+    return getattr(entry, "value", entry)
+
+
+def _materializations(result: dg.ExecuteInProcessResult) -> dict[dg.AssetKey, dict[str, Any]]:
+    out: dict[dg.AssetKey, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        out[mat.asset_key] = {k: _value(v) for k, v in mat.metadata.items()}
+    return out
+
+
+def _intake_counts(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(features carrying an external_id, distinct external_ids) in ``aha.features``."""
+    row = conn.execute(
+        """
+        SELECT count(*), count(DISTINCT ext) FROM (
+            SELECT cf.value->>'value' AS ext
+            FROM aha.features AS f, json_each(coalesce(f.custom_fields, '[]')) AS cf
+            WHERE cf.value->>'key' = 'external_id' AND cf.value->>'value' IS NOT NULL
+        )
+        """
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _query_command(database: Path) -> str:
+    code = (
+        f"import duckdb; print(duckdb.connect('{database}', read_only=True).sql('{STATUS_QUERY}'))"
+    )
+    return f'{sys.executable} -c "{code}"'
+
+
+def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
+    """Run the demo; returns a summary (used by the tests)."""
+    out = out or sys.stdout
+    data_dir = settings.data_dir()
+    home = data_dir / "dagster_home"
+    if reset:
+        for path in (
+            settings.duckdb_path(),
+            settings.duckdb_path().with_suffix(".duckdb.wal"),
+            settings.sandbox_state_path(),
+        ):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text("# Dagster instance of the dagster-aha demo (default settings).\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+    # Imported here so DAGSTER_HOME / AHA_EXAMPLE_DATA_DIR are settled first.
+    from aha_example.definitions import defs as load_defs
+
+    defs = load_defs()
+    target = (
+        f"Aha! account {os.environ.get(settings.SUBDOMAIN_ENV)}.aha.io"
+        if settings.uses_real_account()
+        else f"the local Aha! sandbox (state: {settings.sandbox_state_path()})"
+    )
+    print(f"== dagster-aha demo against {target}", file=out)
+
+    summary: dict[str, Any] = {"target": target}
+    with dg.DagsterInstance.get() as instance:
+        write_job = dg.define_asset_job(
+            "demo_intake_job", selection=dg.AssetSelection.assets(*WRITE_SELECTION).downstream()
+        )
+        defs_with_job = dg.Definitions.merge(defs, dg.Definitions(jobs=[write_job]))
+        print("-- 1/2 write: intake/feature_requests -> Aha! features", file=out)
+        write = defs_with_job.resolve_job_def("demo_intake_job").execute_in_process(
+            instance=instance, run_config=QUIET
+        )
+        written = _materializations(write)
+        outcome = written.get(WRITE_OUTCOME_KEY, {})
+        statuses = {
+            s: int(outcome.get(f"count_{s}", 0) or 0)
+            for s in ("created", "updated", "skipped", "failed", "ambiguous", "dry_run")
+        }
+        dead = int(written.get(DEAD_LETTER_KEY, {}).get("records", 0) or 0)
+        print(
+            "   write outcomes: "
+            + ", ".join(f"{k} {v}" for k, v in statuses.items())
+            + f"; dead letter: {dead} record(s)",
+            file=out,
+        )
+        summary["write"] = {**statuses, "dead_letter": dead, "success": write.success}
+
+        print("-- 2/2 read: Aha! -> DuckDB, then analytics.feature_status_by_release", file=out)
+        read = defs.resolve_job_def(READ_JOB).execute_in_process(
+            instance=instance, run_config=QUIET
+        )
+        reads: dict[str, dict[str, Any]] = {}
+        for key, meta in sorted(
+            _materializations(read).items(), key=lambda kv: kv[0].to_user_string()
+        ):
+            rows = meta.get("dagster/row_count")
+            mode = meta.get("aha/sync_mode")
+            table_rows = meta.get("duckdb/table_row_count")
+            reads[key.to_user_string()] = {
+                "rows": rows,
+                "sync_mode": mode,
+                "table_rows": table_rows,
+            }
+            detail = f"{rows} row(s)"
+            if mode:
+                detail += f" read ({mode})"
+            if table_rows is not None:
+                detail += f", {table_rows} in DuckDB"
+            print(f"   {key.to_user_string():<40} {detail}", file=out)
+        summary["read"] = reads
+        summary["read_success"] = read.success
+
+    database = settings.duckdb_path()
+    with duckdb.connect(str(database), read_only=True) as conn:
+        with_ext, distinct_ext = _intake_counts(conn)
+        status_rows = conn.execute(STATUS_QUERY).fetchall()
+        table = conn.sql(STATUS_QUERY + " LIMIT 12")
+        print(f"\nDuckDB file: {database}", file=out)
+        print(
+            f"Intake features in aha.features: {with_ext} (distinct external ids: "
+            f"{distinct_ext}{', no duplicates' if with_ext == distinct_ext else ', DUPLICATES'})",
+            file=out,
+        )
+        print(f"Query it:    {_query_command(database)}", file=out)
+        print(table, file=out)
+    summary.update(
+        duckdb=str(database),
+        intake_features=with_ext,
+        intake_distinct=distinct_ext,
+        status_rows=len(status_rows),
+    )
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aha_example.demo", description=__doc__)
+    parser.add_argument(
+        "--reset", action="store_true", help="forget earlier runs: sandbox state, DuckDB, history"
+    )
+    parser.add_argument(
+        "--data-dir",
+        help=f"where to keep the files (default: example_project/.data; env "
+        f"{settings.DATA_DIR_ENV})",
+    )
+    args = parser.parse_args(argv)
+    if args.data_dir:
+        os.environ[settings.DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
+    summary = run_demo(reset=args.reset)
+    ok = summary["write"]["success"] and summary["read_success"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
