@@ -195,7 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.data_dir:
         os.environ[settings.DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
     summary = run_demo(reset=args.reset)
-    ok = summary["write"]["success"] and summary["read_success"]
+    ok = (
+        summary["write"]["success"]
+        and summary["read_success"]
+        and summary["intake_features"] == summary["intake_distinct"]  # no duplicates
+        and summary["status_rows"] > 0
+    )
     return 0 if ok else 1
 
 
