@@ -14,7 +14,9 @@ from dagster_aha.testing import AhaSandbox
 
 from ._api import Api
 
-SPEC = Path(os.environ.get("AHA_OPENAPI", "/work/shared/reference/aha-openapi.json"))
+#: Aha!'s OpenAPI document lives in ../shared beside the repository (override: AHA_OPENAPI).
+_DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "aha-openapi.json"
+SPEC = Path(os.environ.get("AHA_OPENAPI", str(_DEFAULT_SPEC)))
 pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"{SPEC} not available")
 
 # spec path -> (sandbox path, response key)
