@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import json
 import math
 import re
 import uuid
@@ -60,6 +61,10 @@ _FORBIDDEN_HEADERS = {"authorization", "host", "content-length", "cookie", "prox
 
 class AhaDestinationError(ValueError):
     """A destination configuration that cannot be used (raised before any request)."""
+
+
+#: Default cap on one request body (see ``AhaDestination.max_body_bytes``).
+DEFAULT_MAX_BODY_BYTES = 512 * 1024
 
 
 class RecordError(ValueError):
@@ -246,6 +251,10 @@ class AhaDestination(BaseModel):
     on_match: Literal["update", "skip"] = "update"
     max_concurrency: int | None = Field(default=None, ge=1)
     """Worker threads; defaults to the client's ``max_concurrency``."""
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """A record whose JSON body is larger than this is refused (a ``failed`` outcome, nothing
+    sent). Aha! documents no size limit; 512 KiB is far above any real record (a long HTML
+    description is a few dozen KiB) and keeps runaway upstream values (a 1 MB "name") out."""
 
     @model_validator(mode="after")
     def _check(self) -> AhaDestination:
@@ -495,6 +504,8 @@ class AhaDestination(BaseModel):
                     f"{self.effective_wrap_key or 'record'} (map an upstream column to 'name' "
                     "with field_mapping)"
                 )
+        if "name" in body and body["name"] is not None and not isinstance(body["name"], str):
+            raise RecordError(f"field 'name' must be a string (got {type(body['name']).__name__})")
         if kind == "update" and not body:
             raise RecordError("nothing to update: the record has no fields besides its id")
 
@@ -508,6 +519,13 @@ class AhaDestination(BaseModel):
 
         wrap = self.effective_wrap_key
         wrapped = {wrap: body} if wrap else body
+        size = len(json.dumps(wrapped, ensure_ascii=False).encode("utf-8"))
+        if size > self.max_body_bytes:
+            largest = max(body, key=lambda k: len(json.dumps(body[k], ensure_ascii=False)))
+            raise RecordError(
+                f"request body is {size:,} bytes, over max_body_bytes={self.max_body_bytes:,} "
+                f"(largest field: {largest!r}); nothing was sent"
+            )
         return RenderedRequest(
             method=self.http_method,
             path=path,

@@ -14,9 +14,10 @@ Guarantees:
   list call (``custom_fields[<key>]=<value>`` or ``q=<name>`` on the scope, filtered again
   locally): if the record is there the outcome is ``created`` (with its id); if it is verifiably
   absent the create is sent again, at most 3 attempts in all. Re-sending is safe only because
-  absence was verified *after* the lost attempt. Records sharing a key in one batch are
-  written one after the other, so the second becomes an update/skip, never a duplicate, and a
-  re-run of a whole batch updates instead of duplicating.
+  absence was verified *after* the lost attempt, and never follows a read timeout (the server
+  may still apply that attempt: the record is reported ``ambiguous``, retryable). Records
+  sharing a key in one batch are written one after the other, so the second becomes an
+  update/skip, never a duplicate, and a re-run of a whole batch updates instead of duplicating.
 * a dry run renders every request (no look-ups, so upserts show as their create request).
 """
 
@@ -343,7 +344,10 @@ class _Writer:
                 last_exc = exc
                 # After a read timeout the server may still be applying the create: absence
                 # now does not prove it will stay absent, so it is never re-sent then.
-                timed_out = timeout is not None and time.monotonic() - sent_at >= timeout
+                # A gateway timeout (504) is the server-side twin of a read timeout.
+                timed_out = exc.status == 504 or (
+                    timeout is not None and time.monotonic() - sent_at >= timeout
+                )
                 try:
                     found = self.recheck(idx, key)
                 except Exception as lookup_exc:

@@ -66,6 +66,36 @@ def test_outcomes_are_in_input_order_under_concurrency(aha_sandbox: AhaSandbox) 
     assert report.requests == 40 and report.http_attempts == 40
 
 
+@pytest.mark.parametrize("status", ["502", "504"])
+def test_post_gateway_error_is_ambiguous_and_not_resent(
+    aha_sandbox: AhaSandbox, status: str
+) -> None:
+    """502/504 come from a gateway: Aha! behind it may have applied the create."""
+    aha_sandbox.set_faults([Fault(status, method="POST", times=1)])
+    report = write(aha_sandbox, feature_dest(max_concurrency=1), [{"name": "A"}, {"name": "B"}])
+    assert [o.status for o in report.outcomes] == ["ambiguous", "created"]
+    assert report.outcomes[0].http_status == int(status)
+    assert not report.ok and len(posts(aha_sandbox)) == 2  # one POST each, none re-sent
+
+
+def test_post_502_with_match_on_is_looked_up_then_created_once(aha_sandbox: AhaSandbox) -> None:
+    aha_sandbox.set_faults([Fault("502", method="POST", times=1)])
+    report = write(aha_sandbox, upsert_dest(max_concurrency=1), [{"name": "A", "ext": "x-1"}])
+    assert [o.status for o in report.outcomes] == ["created"]
+    assert len(posts(aha_sandbox)) == 2 and ext_ids(aha_sandbox)["x-1"] == 1
+
+
+def test_post_504_with_match_on_is_not_resent_after_an_empty_look_up(
+    aha_sandbox: AhaSandbox,
+) -> None:
+    """A gateway timeout may still be applied later: absence now proves nothing."""
+    aha_sandbox.set_faults([Fault("504", method="POST", times=1)])
+    report = write(aha_sandbox, upsert_dest(max_concurrency=1), [{"name": "A", "ext": "x-2"}])
+    assert [o.status for o in report.outcomes] == ["ambiguous"]
+    assert report.outcomes[0].retryable  # match_on makes the replay safe
+    assert len(posts(aha_sandbox)) == 1
+
+
 def test_post_500_fails_retryable_and_is_not_resent(aha_sandbox: AhaSandbox) -> None:
     aha_sandbox.set_faults([Fault("500", method="POST", times=1)])
     report = write(aha_sandbox, feature_dest(max_concurrency=1), [{"name": "A"}, {"name": "B"}])
