@@ -8,7 +8,7 @@ $(PY):
 
 setup: $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,bench]"
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,0 +1,436 @@
+"""Several processes sharing one account's rate limit, with no coordination service.
+
+    python -m benchmarks.shared_budget --processes 4 [--latency 1.0] [--limit-scale 1]
+
+Part 1 (plain processes): ``--processes`` spawned interpreters, each with its own ``AhaClient``,
+extract the features of a different product of ONE sandbox at the same time (they import,
+then all start at the same wall-clock instant). The only thing they share is the server's
+``X-Ratelimit-Remaining``/``X-Ratelimit-Reset`` headers. Measured: total records, total
+requests, 429s and their share, the span from the first request arrival to the last (plus one
+latency), efficiency = lower bound of all requests under one budget / span, and the admitted
+request rate as a share of the sustained ceiling of 300/min. (For a job of one minute's budget
+the two differ by up to 4x: the bound lets 300 requests go out in 15 bursts over 14 s.)
+
+Part 2 (Dagster): the same extraction through Dagster itself: ``build_aha_assets(
+streams=["features"], product_partitions=[...])`` gives a product-partitioned asset; an asset job
+with the multiprocess executor (``max_concurrent=4``) is launched once per partition, all runs at
+the same time, each from its own process with ``execute_job`` (what Dagster's default run
+launcher does for a backfill: one run worker process per run, and the multiprocess executor runs
+the step in a further subprocess). So the 4 partitions' steps run in 4 step processes at once.
+The span is taken from the sandbox's request log (first arrival to last arrival + latency),
+so the seconds Dagster spends starting processes are reported separately.
+
+Default ``--limit-scale 1`` (real time): ``AhaResource`` has no setting that compresses the
+client's windows, so only real time is faithful for the Dagster part. With ``--limit-scale S``
+the plain-process part compresses its clients' windows (``AhaClient(time_scale=S)``) while
+the Dagster part passes limits ``20*S``/s and ``300*S``/min (same windows) and relies on
+header pacing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.common import (
+    Column,
+    Limits,
+    Subprocess,
+    efficiency,
+    format_table,
+    lower_bound,
+    mib,
+    pages_for,
+    wait_for_windows,
+    write_json,
+)
+from benchmarks.sandbox import SandboxCounters, features_truth, start_sandbox
+
+JOB_NAME = "aha_features_by_product"
+TUNED_CONCURRENCY = 24
+STARTUP_ALLOWANCE_S = 4.0
+
+
+def _sleep_until(epoch: float) -> float:
+    """Sleep until wall-clock ``epoch``; return how late we were (0 when on time)."""
+    delay = epoch - time.time()
+    if delay > 0:
+        time.sleep(delay)
+        return 0.0
+    return -delay
+
+
+def run_product(
+    url: str,
+    api_key: str,
+    *,
+    product: str,
+    max_concurrency: int,
+    time_scale: float,
+    start_at: float,
+) -> dict[str, Any]:
+    """One process: its own AhaClient reads ``products/{product}/features``."""
+    from dagster_aha.client import AhaClient, quote_segment
+
+    client = AhaClient(
+        base_url=url,
+        api_key=api_key,
+        max_concurrency=max_concurrency,
+        backoff_base=0.5 / time_scale,
+        backoff_max=30.0 / time_scale,
+        time_scale=time_scale,
+    )
+    late = _sleep_until(start_at)
+    ids: list[str] = []
+    with client:
+        t0 = time.time()
+        for rec in client.iter_records(f"products/{quote_segment(product)}/features"):
+            ids.append(str(rec["id"]))
+        t1 = time.time()
+        stats = client.stats
+    return {
+        "product": product,
+        "records": len(ids),
+        "ids": sorted(set(ids)),
+        "started": t0,
+        "finished": t1,
+        "late_start_s": late,
+        "client_requests": stats.requests,
+        "client_429": stats.rate_limited,
+    }
+
+
+# --------------------------------------------------------------------------- Dagster part
+
+
+def dagster_job(
+    url: str,
+    api_key: str,
+    products: list[str],
+    max_concurrency: int,
+    requests_per_second: float,
+    requests_per_minute: float,
+) -> Any:
+    """Reconstructor of the partitioned asset job (called in every run and step process)."""
+    from dagster import AssetSelection, Definitions, define_asset_job, multiprocess_executor
+
+    from dagster_aha.resource import AhaResource
+    from dagster_aha.sources import build_aha_assets
+
+    assets = build_aha_assets(streams=["features"], product_partitions=products, incremental=False)
+    job = define_asset_job(
+        JOB_NAME, selection=AssetSelection.assets(*assets), executor_def=multiprocess_executor
+    )
+    defs = Definitions(
+        assets=assets,
+        jobs=[job],
+        resources={
+            "aha": AhaResource(
+                base_url=url,
+                api_key=api_key,
+                max_concurrency=max_concurrency,
+                requests_per_second=requests_per_second,
+                requests_per_minute=requests_per_minute,
+            )
+        },
+    )
+    return defs.resolve_job_def(JOB_NAME)
+
+
+def init_dagster_home(dagster_home: str) -> None:
+    """Create the instance's storage once, before runs start concurrently (several processes
+    creating the same SQLite schema at once race in alembic). Runs in the harness process."""
+    os.makedirs(dagster_home, exist_ok=True)
+    with open(os.path.join(dagster_home, "dagster.yaml"), "w", encoding="utf-8") as fh:
+        fh.write("telemetry:\n  enabled: false\n")
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(dagster_home) as instance:
+        instance.get_run_records(limit=1)
+
+
+def run_dagster_partition(
+    dagster_home: str,
+    job_kwargs: dict[str, Any],
+    *,
+    partition: str,
+    start_at: float,
+) -> dict[str, Any]:
+    """One run worker process: ``execute_job`` of one partition with the multiprocess executor."""
+    os.environ["DAGSTER_HOME"] = dagster_home
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
+
+    recon = build_reconstructable_job(
+        "benchmarks.shared_budget", "dagster_job", reconstructable_kwargs=job_kwargs
+    )
+    with DagsterInstance.get() as instance:
+        late = _sleep_until(start_at)
+        t0 = time.time()
+        result = execute_job(
+            recon,
+            instance,
+            run_config={
+                "execution": {"config": {"max_concurrent": 4}},
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
+            tags={"dagster/partition": partition},
+        )
+        t1 = time.time()
+        rows = 0
+        step_pids: set[int] = set()
+        for event in result.all_events:
+            if event.event_type_value == "STEP_START" and event.pid is not None:
+                step_pids.add(event.pid)  # emitted by the process that runs the step
+        for event in result.get_asset_materialization_events():
+            mat = event.step_materialization_data.materialization
+            count = mat.metadata.get("dagster/row_count")
+            if count is not None:
+                rows += int(count.value)  # type: ignore[arg-type]
+        return {
+            "partition": partition,
+            "success": result.success,
+            "records": rows,
+            "started": t0,
+            "finished": t1,
+            "late_start_s": late,
+            "run_pid": os.getpid(),
+            "step_pids": sorted(step_pids),
+        }
+
+
+# --------------------------------------------------------------------------- harness
+
+COLUMNS = [
+    Column("variant", "variant"),
+    Column("records", "records", "{:,}"),
+    Column("correct", "= truth"),
+    Column("requests", "requests"),
+    Column("r429", "429s"),
+    Column("share_429", "429 share", "{:.1%}"),
+    Column("span_s", "span s", "{:.2f}"),
+    Column("bound_s", "bound s", "{:.2f}"),
+    Column("efficiency", "bound / span", "{:.2f}"),
+    Column("of_sustained", "rate / (300/min)", "{:.2f}"),
+    Column("real_rps", "req/s (real)", "{:.1f}"),
+    Column("overlap", "all running at once", "{:.0%}"),
+    Column("wall_s", "wall s (incl. start-up)", "{:.1f}"),
+]
+
+
+def _overlap(intervals: list[tuple[float, float]]) -> float:
+    """Fraction of the total span during which every interval is running."""
+    if not intervals:
+        return 0.0
+    start = min(a for a, _ in intervals)
+    end = max(b for _, b in intervals)
+    common = min(b for _, b in intervals) - max(a for a, _ in intervals)
+    return max(0.0, common) / (end - start) if end > start else 0.0
+
+
+def _span_from_log(
+    aha: Any, since: float, latency: float
+) -> tuple[float, dict[str, tuple[float, float]]]:
+    """(span of arrivals + one latency, per-product (first, last) arrival) from the log."""
+    per: dict[str, list[float]] = {}
+    for r in aha.requests:
+        if r.time < since or not r.path.startswith("products/"):
+            continue
+        per.setdefault(r.path.split("/")[1], []).append(r.time)
+    if not per:
+        return 0.0, {}
+    first = min(min(v) for v in per.values())
+    last = max(max(v) for v in per.values())
+    return last - first + latency, {k: (min(v), max(v)) for k, v in per.items()}
+
+
+def run(
+    *,
+    processes: int,
+    records: int,
+    latency: float,
+    jitter: float,
+    limit_scale: float,
+    parts: list[str],
+    verbose: bool = True,
+    startup_allowance: float = STARTUP_ALLOWANCE_S,
+    concurrencies: Sequence[int] = (4, TUNED_CONCURRENCY),
+) -> dict[str, Any]:
+    """Run the selected parts against one sandbox; return the JSON payload.
+
+    Processes import first and start together ``startup_allowance`` seconds after launch
+    (three times that for Dagster runs, which import much more). Each part runs once per
+    ``max_concurrency`` in ``concurrencies`` (the library default 4, and 24 for throughput).
+    """
+    limits = Limits(time_scale=limit_scale)
+    lat, jit = latency / limit_scale, jitter / limit_scale
+    results: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="aha-shared-") as tmp,
+        start_sandbox(
+            records=records, products=processes, latency=lat, jitter=jit, time_scale=limit_scale
+        ) as aha,
+    ):
+        products = aha.state.records("products")
+        if len(products) != processes:
+            raise RuntimeError(
+                f"--records {records} cannot be split over {processes} products evenly"
+            )
+        keys = [str(p["reference_prefix"]) for p in products]
+        truth = {str(p["reference_prefix"]): features_truth(aha, str(p["id"])) for p in products}
+        total_truth = sum(len(v) for v in truth.values())
+        n_pages = sum(pages_for(len(v)) for v in truth.values())
+        bound = lower_bound(n_pages, limits, lat)
+        first = True
+        for part in parts:
+            for conc in concurrencies:
+                if not first:
+                    wait_for_windows(limits)
+                first = False
+                before = SandboxCounters.read(aha)
+                since = time.time()
+                wall0 = time.perf_counter()
+                if part == "processes":
+                    start_at = time.time() + startup_allowance
+                    procs = [
+                        Subprocess(
+                            run_product,
+                            {
+                                "url": aha.url,
+                                "api_key": aha.api_key,
+                                "product": key,
+                                "max_concurrency": conc,
+                                "time_scale": limit_scale,
+                                "start_at": start_at,
+                            },
+                        )
+                        for key in keys
+                    ]
+                    outs = [p.result() for p in procs]
+                    correct = all(set(o["ids"]) == truth[o["product"]] for o in outs)
+                    n_records = sum(o["records"] for o in outs)
+                    name = f"{processes} processes, own AhaClient each (max_concurrency={conc})"
+                    extra: dict[str, Any] = {
+                        "per_process": [{k: v for k, v in o.items() if k != "ids"} for o in outs]
+                    }
+                else:
+                    dagster_home = os.path.join(tmp, "dagster_home")
+                    init_dagster_home(dagster_home)
+                    job_kwargs = {
+                        "url": aha.url,
+                        "api_key": aha.api_key,
+                        "products": keys,
+                        "max_concurrency": conc,
+                        "requests_per_second": 20 * limit_scale,
+                        "requests_per_minute": 300 * limit_scale,
+                    }
+                    start_at = time.time() + 3 * startup_allowance
+                    procs = [
+                        Subprocess(
+                            run_dagster_partition,
+                            {
+                                "dagster_home": dagster_home,
+                                "job_kwargs": job_kwargs,
+                                "partition": key,
+                                "start_at": start_at,
+                            },
+                        )
+                        for key in keys
+                    ]
+                    outs = [p.result() for p in procs]
+                    n_records = sum(o["records"] for o in outs)
+                    correct = all(o["success"] for o in outs) and all(
+                        o["records"] == len(truth[o["partition"]]) for o in outs
+                    )
+                    name = (
+                        f"Dagster: {processes} partition runs at once, multiprocess executor "
+                        f"(max_concurrent=4), AhaResource(max_concurrency={conc})"
+                    )
+                    extra = {"per_run": outs}
+                wall = time.perf_counter() - wall0
+                delta = SandboxCounters.read(aha) - before
+                span, per_product = _span_from_log(aha, since, lat)
+                res = {
+                    "variant": name,
+                    "part": part,
+                    "max_concurrency": conc,
+                    "records": n_records,
+                    "correct": "yes" if correct and n_records == total_truth else "NO",
+                    "requests": delta.requests,
+                    "r429": delta.rate_limited,
+                    "share_429": delta.rate_limited / delta.requests if delta.requests else 0.0,
+                    "span_s": span,
+                    "bound_s": bound,
+                    "efficiency": efficiency(bound, span),
+                    # admitted requests per second over the sustained ceiling (300 per minute)
+                    "of_sustained": (delta.requests - delta.rate_limited)
+                    / span
+                    / (limits.per_minute / limits.minute_window)
+                    if span
+                    else None,
+                    "real_rps": (delta.requests - delta.rate_limited) / (span * limit_scale)
+                    if span
+                    else None,
+                    "overlap": _overlap(list(per_product.values())),
+                    "wall_s": wall,
+                    "per_product_arrivals": {
+                        k: [a - since, b - since] for k, (a, b) in per_product.items()
+                    },
+                    "peak_rss_mib": [mib(o.get("peak_rss_bytes")) for o in outs],
+                    **extra,
+                }
+                results.append(res)
+                if verbose:
+                    print(f"  {name}: span {span:.2f} s, {delta.rate_limited} 429s", flush=True)
+    return {
+        "benchmark": "shared_budget",
+        "processes": processes,
+        "records": total_truth,
+        "pages": n_pages,
+        "latency_s": latency,
+        "jitter_s": jitter,
+        "limit_scale": limit_scale,
+        "bound_s": bound,
+        "ceiling_real_rps": n_pages / (bound * limit_scale) if bound > 0 else None,
+        "results": results,
+        "python": sys.version,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.shared_budget", description=__doc__)
+    ap.add_argument("--processes", type=int, default=4)
+    ap.add_argument("--records", type=int, default=60_000)
+    ap.add_argument("--latency", type=float, default=1.0, help="real seconds per response")
+    ap.add_argument("--jitter", type=float, default=0.1, help="real seconds, uniform 0..jitter")
+    ap.add_argument("--limit-scale", type=float, default=1.0)
+    ap.add_argument("--parts", default="processes,dagster", help="processes,dagster or one")
+    ap.add_argument("--json", dest="json_path")
+    args = ap.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts or set(parts) - {"processes", "dagster"}:
+        ap.error("--parts takes processes and/or dagster")
+    payload = run(
+        processes=args.processes,
+        records=args.records,
+        latency=args.latency,
+        jitter=args.jitter,
+        limit_scale=args.limit_scale,
+        parts=parts,
+    )
+    print(
+        f"\n{payload['records']:,} records in {payload['pages']} pages over {args.processes} "
+        f"products, latency {args.latency} s + U(0, {args.jitter}) s, limit scale "
+        f"{args.limit_scale:g}; one budget: lower bound {payload['bound_s']:.2f} s\n"
+    )
+    print(format_table(payload["results"], COLUMNS))
+    write_json(args.json_path, payload)
+    return 0 if all(r["correct"] == "yes" for r in payload["results"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
