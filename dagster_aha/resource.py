@@ -49,6 +49,16 @@ class AhaResource(dg.ConfigurableResource):
     requests_per_second: float = Field(default=20, description="Proactive per-second limit.")
     requests_per_minute: float = Field(default=300, description="Proactive per-minute limit.")
     max_concurrency: int = Field(default=4, description="Pages fetched in parallel.")
+    backoff_base: float = Field(
+        default=0.5,
+        description="First retry back-off in seconds (doubles per attempt, full jitter).",
+    )
+    backoff_max: float = Field(default=30.0, description="Longest retry back-off in seconds.")
+    time_scale: float = Field(
+        default=1.0,
+        description="Divides the rate-limit window lengths, for simulators with compressed time "
+        "(AhaSandbox(time_scale=...)). Keep 1.0 for Aha! itself.",
+    )
     disable_mailers: bool = Field(
         default=True,
         description="Send disable_mailers=true on every POST/PUT/DELETE (suppresses Aha! "
@@ -72,6 +82,9 @@ class AhaResource(dg.ConfigurableResource):
                 requests_per_minute=self.requests_per_minute,
                 max_concurrency=self.max_concurrency,
                 disable_mailers=self.disable_mailers,
+                backoff_base=self.backoff_base,
+                backoff_max=self.backoff_max,
+                time_scale=self.time_scale,
             )
         return self._client
 

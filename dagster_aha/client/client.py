@@ -38,6 +38,8 @@ logger = logging.getLogger("dagster_aha.client")
 
 MAX_PER_PAGE = 200
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+#: Statuses after which a POST's outcome is unknown (a gateway answered, not Aha! itself).
+AMBIGUOUS_POST_STATUSES = frozenset({502, 504})
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 DEFAULT_USER_AGENT = f"dagster-aha/{__version__}"
 
@@ -154,6 +156,11 @@ class _BearerAuth(requests.auth.AuthBase):
     def __repr__(self) -> str:
         return "_BearerAuth(<redacted>)"
 
+    def scrub(self, data: bytes) -> bytes:
+        """``data`` with the key replaced by ``<redacted>`` (a server may echo it back)."""
+        key = self._header[len("Bearer ") :].encode()
+        return data.replace(key, b"<redacted>") if key in data else data
+
 
 class _ShrinkPage(Exception):
     """Internal: a list page timed out (504); retry the rest with a smaller per_page."""
@@ -184,6 +191,10 @@ class AhaClient:
         disable_mailers: Send ``disable_mailers=true`` on every POST/PUT/DELETE by default.
         backoff_base, backoff_max: Exponential backoff with full jitter: attempt ``n`` waits
             ``uniform(0, min(backoff_max, backoff_base * 2**n))`` seconds.
+        time_scale: Divides the rate-limit window lengths (a 1/time_scale s "second" and a
+            60/time_scale s "minute"): for simulators with compressed time such as
+            ``AhaSandbox(time_scale=...)``. Keep 1.0 for Aha! itself.
+        rate_limiter: A :class:`RateLimiter` to use instead of the process-wide one.
     """
 
     def __init__(
@@ -202,6 +213,7 @@ class AhaClient:
         disable_mailers: bool = True,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        time_scale: float = 1.0,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
     ) -> None:
@@ -231,8 +243,11 @@ class AhaClient:
         self.user_agent = (
             f"{user_agent.strip()} {DEFAULT_USER_AGENT}" if user_agent else DEFAULT_USER_AGENT
         )
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.time_scale = float(time_scale)
         self._limiter = rate_limiter or get_shared_limiter(
-            self.base_url, requests_per_second, requests_per_minute
+            self.base_url, requests_per_second, requests_per_minute, time_scale=self.time_scale
         )
         self._sleep: Callable[[float], None] = time.sleep
         self._stats = _Stats()
@@ -284,6 +299,10 @@ class AhaClient:
     def url_for(self, path: str) -> str:
         """The full URL of an API path (validated; no query string)."""
         return self.api_url + check_api_path(path)
+
+    def _scrub(self, data: bytes) -> bytes:
+        auth = self._session.auth
+        return auth.scrub(data) if isinstance(auth, _BearerAuth) else data
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.backoff_max, self.backoff_base * (2**attempt))
@@ -379,7 +398,7 @@ class AhaClient:
                 continue
             status = resp.status_code
             self._count(status)
-            self._limiter.update_from_headers(resp.headers, time.monotonic() - start)
+            self._limiter.update_from_headers(resp.headers, time.monotonic() - start, status=status)
             logger.debug(
                 "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start
             )
@@ -392,7 +411,7 @@ class AhaClient:
                         status,
                         method,
                         shown_url,
-                        resp.content,
+                        self._scrub(resp.content),
                         resp.headers.get("Content-Type"),
                         retry_after=hinted,
                     )
@@ -417,8 +436,23 @@ class AhaClient:
                 raise _ShrinkPage(
                     0,
                     error_for_status(
-                        status, method, shown_url, resp.content, resp.headers.get("Content-Type")
+                        status,
+                        method,
+                        shown_url,
+                        self._scrub(resp.content),
+                        resp.headers.get("Content-Type"),
                     ),
+                )
+            if method == "POST" and status in AMBIGUOUS_POST_STATUSES:
+                # A gateway error or gateway timeout says nothing about whether Aha! applied
+                # the create behind the gateway: report it as unknown, never as "failed".
+                raise AhaAmbiguousWriteError(
+                    status,
+                    method,
+                    shown_url,
+                    f"HTTP {status} from a gateway: the request may or may not have been "
+                    "applied; look the record up before re-posting",
+                    body_excerpt(self._scrub(resp.content)),
                 )
             if retryable and failures < self.max_retries:
                 hinted = _retry_after(resp) if status == 503 else None
@@ -439,11 +473,14 @@ class AhaClient:
                 self._sleep(wait)
                 continue
             raise error_for_status(
-                status, method, shown_url, resp.content, resp.headers.get("Content-Type")
+                status,
+                method,
+                shown_url,
+                self._scrub(resp.content),
+                resp.headers.get("Content-Type"),
             )
 
-    @staticmethod
-    def _json(resp: requests.Response, method: str) -> dict[str, Any] | None:
+    def _json(self, resp: requests.Response, method: str) -> dict[str, Any] | None:
         if resp.status_code == 204 or not resp.content or not resp.content.strip():
             return None
         try:
@@ -454,7 +491,7 @@ class AhaClient:
                 method,
                 resp.url,
                 "expected a JSON object, got non-JSON body",
-                body_excerpt(resp.content),
+                body_excerpt(self._scrub(resp.content)),
             ) from None
         if not isinstance(data, dict):
             raise AhaResponseError(
@@ -462,7 +499,7 @@ class AhaClient:
                 method,
                 resp.url,
                 f"expected a JSON object, got {type(data).__name__}",
-                body_excerpt(resp.content),
+                body_excerpt(self._scrub(resp.content)),
             )
         return data
 

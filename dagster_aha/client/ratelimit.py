@@ -4,26 +4,43 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
 :class:`AhaClient` of the same account in a process shares one :class:`RateLimiter` (see
 :func:`get_shared_limiter`). The limiter works on two levels:
 
-1. **Local windows** (proactive): a sliding-window log of this process's send times enforces
-   both ``requests_per_second`` and ``requests_per_minute``.
+1. **Local windows** (proactive, always on): a sliding-window log of this process's sends
+   enforces ``requests_per_second`` and ``requests_per_minute`` exactly (never more than the
+   limit inside any window of the configured length, measured on send times). Once round trips
+   have been observed, a send leaves a window only when it has also left the *server's* window:
+   ``send + window + (its round trip - the shortest recent round trip)``. Requests whose
+   admission the server delays (latency jitter) hold their slot longer, so a lone process can
+   run at the ceiling without the server ever seeing ``limit + 1`` requests in a window. A
+   request still in flight keeps its slot while it is within the recent round-trip range, and
+   until its response when it is slower than that.
 2. **Server headers** (cooperative): every response's ``X-Ratelimit-Limit``,
-   ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Reset`` update a budget estimate (decremented
-   locally on each send, lowered by every later response).
+   ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Reset`` are compared with what this process
+   itself sent.
 
    * When ``X-Ratelimit-Limit`` names one of the configured windows (it equals
-     ``requests_per_second`` or ``requests_per_minute``), the limiter knows that window's
-     length and keeps a *cap* on this process's own sends inside it (self-clocking: a slot is
-     reused only when one of our own earlier sends has left the server's window, plus a margin
-     of ~1.5 observed round trips). Each response resets the reported window's cap to
-     ``own + floor(GRANT_SHARE * spare)`` where ``own`` is our sends inside the window and
-     ``spare`` is ``remaining`` minus a reserve (10% of the limit, at least 4; a negative spare
-     shrinks the cap). Several *processes* sharing one account each do this without any
-     coordination and together hold the server window just under its limit: the budget settles
-     about ``reserve + 1/GRANT_SHARE`` below the limit (~87% of a 300/min window), 429s rare.
-     The reported window is the one with the least remaining; other identified windows' caps
-     may only grow from it.
+     ``requests_per_second`` or ``requests_per_minute``), the limiter knows that window's length
+     and estimates the *foreign* usage in it: ``(limit - remaining)`` minus our own admitted
+     requests inside the server's window (our responses received within the last window
+     length; a request and its response are separated by a near-constant server time, so this
+     counts the same requests as the server does). **Alone on the account the estimate is 0
+     and the headers never slow the process down**: only the local windows apply (an upper
+     bound of our own count, including requests in flight and those near the window's edge,
+     decides whether anybody else is there, so jitter cannot fake foreign usage).
+   * When foreign usage is seen, the window is *shared* until a full window passes without
+     any: this process then keeps a *cap* on its own sends still inside the window
+     (self-clocking: a slot is reused only when one of our own sends leaves the server window).
+     Each response sets the cap to ``own + GRANT_SHARE * (limit - reserve - server_count)``
+     (stochastically rounded, so that small windows still converge): several processes doing
+     this with no coordination fill the window up to ``limit - reserve`` together, each taking
+     a share of what is left. The reserve starts at ``RESERVE_SHARE`` of the limit (at least
+     1), grows on every 429 met while shared (multiplicative increase) and relaxes back over
+     ``RESERVE_RELAX_WINDOWS`` windows.
+   * Information expires: a cap (``_cap_expiry``) and the shared state lapse when their window
+     has passed with no newer response reporting that window. The server reports only the
+     window with the least remaining, so another shared window's cap may only *grow* from it.
    * Otherwise (unknown window) sends are spread so that the remaining requests last until the
      reset (allowed rate = ``remaining / time_to_reset``), and ``remaining == 0`` waits for it.
+   * A server that sends no ``X-Ratelimit-*`` headers gets the local windows only.
 
    Until the first response of a process arrives, only one request is in flight (slow start),
    so a fresh process learns the shared budget before it sends a burst.
@@ -32,11 +49,18 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
    seconds from now.
 
 A 429 calls :meth:`RateLimiter.block_until`, which pauses every thread using the limiter.
+
+Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and the following
+:meth:`RateLimiter.update_from_headers` must run on the same thread (as :class:`AhaClient` does).
+A thread that acquires again without reporting a response finishes its previous request with an
+unknown round trip.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -48,6 +72,14 @@ __all__ = ["RateLimiter", "get_shared_limiter", "parse_reset", "reset_shared_lim
 EPOCH_THRESHOLD = 1_000_000_000
 #: Never trust a reset further away than this (clock skew, bad header).
 MAX_RESET_WAIT = 120.0
+#: Safety added to a send's estimated exit from the server window once round trips are known.
+EPSILON = 0.001
+#: Round trips remembered for the shortest/longest recent round trip.
+RTT_SAMPLES = 128
+#: A request in flight longer than this stops holding its slots (it will never report back).
+MAX_IN_FLIGHT_HOLD = 300.0
+
+_IN_FLIGHT, _DONE, _REJECTED = 0, 1, 2
 
 
 def parse_reset(value: str | None, now_wall: float) -> float | None:
@@ -75,11 +107,97 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return val
 
 
+class _Send:
+    """One request of this process: send time, round trip (when known), state."""
+
+    __slots__ = ("done", "rtt", "state", "t")
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+        self.rtt: float | None = None
+        self.done: float | None = None
+        self.state = _IN_FLIGHT
+
+
+class _Extremum:
+    """Sliding minimum or maximum over the last ``size`` samples (monotonic deque)."""
+
+    def __init__(self, size: int, is_max: bool) -> None:
+        self._size = size
+        self._max = is_max
+        self._q: deque[tuple[int, float]] = deque()
+        self._n = 0
+
+    def add(self, x: float) -> None:
+        q = self._q
+        if self._max:
+            while q and q[-1][1] <= x:
+                q.pop()
+        else:
+            while q and q[-1][1] >= x:
+                q.pop()
+        q.append((self._n, x))
+        self._n += 1
+        while q[0][0] <= self._n - 1 - self._size:
+            q.popleft()
+
+    @property
+    def value(self) -> float | None:
+        return self._q[0][1] if self._q else None
+
+
+class _Window:
+    """A local window (length, limit, log of sends) plus what the server said about it."""
+
+    __slots__ = (
+        "floor",
+        "floor_until",
+        "foreign",
+        "limit",
+        "log",
+        "relaxed_at",
+        "reported_until",
+        "reserve",
+        "reserve_min",
+        "share",
+        "shared_until",
+        "span",
+    )
+
+    def __init__(self, span: float, limit: int, reserve_min: int) -> None:
+        self.span = span
+        self.limit = limit
+        self.log: deque[_Send] = deque()
+        self.reserve_min = reserve_min
+        self.reserve = float(reserve_min)
+        self.relaxed_at = 0.0
+        self.shared_until = float("-inf")  # foreign usage seen recently
+        self.foreign: float | None = None  # last estimate (diagnostics)
+        self.share = 1.0  # our share of the server's count (moving average, shared windows)
+        self.reported_until = float("-inf")  # the server reported this window recently
+        self.floor = 0.0  # lower bound of its cap while not reported (from another report)
+        self.floor_until = float("-inf")
+
+
 class RateLimiter:
     """Blocks callers of :meth:`acquire` so that both windows and the server budget hold."""
 
-    #: Share of the server's spare budget (remaining minus reserve) one response grants.
-    GRANT_SHARE = 0.1
+    #: Share of the shared window's spare budget (limit - reserve - count) one response grants.
+    GRANT_SHARE = 0.15
+    #: Initial/minimal reserve of a shared window, as a share of its limit (at least 2).
+    RESERVE_SHARE = 0.1
+    #: Largest reserve a shared window grows to after 429s, as a share of its limit.
+    MAX_RESERVE_SHARE = 0.5
+    #: Windows over which a grown reserve relaxes (by ``e``) back to its minimum.
+    RESERVE_RELAX_WINDOWS = 30.0
+    #: Share of a round trip's excess over the shortest one assumed to delay its admission.
+    ADMIT_SHARE = 1.0
+    #: Share of the spare budget granted per response during a process's first short window.
+    STARTUP_GRANT_SHARE = 0.5
+    #: Safety factor on our share of a shared window the server has not reported lately.
+    UNSEEN_SHARE = 0.9
+    #: Seconds the first request may take before others go out without its headers.
+    PROBE_TIMEOUT = 1.0
 
     def __init__(
         self,
@@ -92,30 +210,46 @@ class RateLimiter:
         second_window: float = 1.0,
         minute_window: float = 60.0,
         slow_start: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         if requests_per_second <= 0 or requests_per_minute <= 0:
             raise ValueError("rate limits must be positive")
+        if second_window <= 0 or minute_window <= 0:
+            raise ValueError("window lengths must be positive")
         self.requests_per_second = requests_per_second
         self.requests_per_minute = requests_per_minute
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
-        self._second = (second_window, int(max(1, requests_per_second)), deque())
-        self._minute = (minute_window, int(max(1, requests_per_minute)), deque())
-        self._windows: tuple[tuple[float, int, deque[float]], ...] = (self._second, self._minute)
+        self._rng = rng or random.Random()
+        sec_limit, min_limit = int(max(1, requests_per_second)), int(max(1, requests_per_minute))
+        self._second = _Window(second_window, sec_limit, self.reserve(sec_limit))
+        self._minute = _Window(minute_window, min_limit, self.reserve(min_limit))
+        self._windows: tuple[_Window, ...] = (self._second, self._minute)
         self._lock = threading.Lock()
+        # waiters sleep on this condition (real time only) so that a response wakes one early
+        self._cond = threading.Condition(self._lock)
+        self._real_sleep = sleep is time.sleep
+        self._waiters = 0
+        self._local = threading.local()
         self._blocked_until = 0.0
-        # server windows we can identify by their X-Ratelimit-Limit: limit -> window length
-        self._spans: dict[int, float] = {
-            int(max(1, requests_per_second)): second_window,
-            int(max(1, requests_per_minute)): minute_window,
-        }
-        # per identified server window: max own sends inside it (None = no constraint yet)
+        # other processes were seen on the account (any window) until then
+        self._shared_until = float("-inf")
+        self._cautious_until: float | None = None  # end of the first short window (ramp-up)
+        self._share = 1.0  # our share of the server's count while shared (moving average)
+        # server windows we can identify by their X-Ratelimit-Limit: limit -> window
+        self._by_limit: dict[int, _Window] = {}
+        for w in self._windows:
+            self._by_limit.setdefault(w.limit, w)
+        # per identified server window length: max own sends inside it (shared windows only)
         self._caps: dict[float, int] = {}
         # when each cap stops applying: a cap is evidence about one server window, so without a
         # newer response it lapses once that window has fully passed (e.g. the server stopped
         # sending X-Ratelimit-* headers, or a single 429 arrived from a server that never limits)
         self._cap_expiry: dict[float, float] = {}
+        # own admitted requests: response times, ascending (for the server-window count)
+        self._responses: deque[float] = deque()
+        self._in_flight = 0
         # unidentified windows: remaining budget until reset (monotonic time)
         self._remaining: float | None = None
         self._reset_at = 0.0
@@ -123,41 +257,79 @@ class RateLimiter:
         # slow start: until the first response, only one request is in flight
         self._first_send: float | None = None
         self._seen_response = not slow_start
-        self._rtt = 0.0  # decaying maximum of observed response times
+        self._rtt_lo = _Extremum(RTT_SAMPLES, is_max=False)
+        self._rtt_hi = _Extremum(RTT_SAMPLES, is_max=True)
+        self._rtt = 0.0  # decaying maximum of observed response times (diagnostics)
         self.total_wait = 0.0
         self.acquired = 0
 
+    # -- the server-window exit of one send --------------------------------------------------
+    def _expiry(self, s: _Send, span: float, now: float) -> float:
+        """When ``s`` has certainly left a server window of length ``span``."""
+        if s.state == _REJECTED:
+            return s.t  # the server did not count it
+        exit_at = s.t + span
+        lo = self._rtt_lo.value
+        if lo is None:
+            return exit_at  # nothing observed yet: the plain send-time window
+        if s.rtt is not None:
+            # the part of its round trip above the shortest one delayed its admission at most
+            return exit_at + self.ADMIT_SHARE * max(0.0, s.rtt - lo) + EPSILON
+        spread = (self._rtt_hi.value or lo) - lo
+        exit_at += spread + EPSILON
+        if s.state == _IN_FLIGHT:
+            if now - s.t < MAX_IN_FLIGHT_HOLD:
+                # it may be admitted any moment: the slot is held until its response (waiters
+                # are woken by responses, see acquire)
+                return max(exit_at, now + max(span - lo, 0.002, 0.05 * span))
+            return exit_at
+        if s.done is not None:  # failed without a response: may have been admitted until then
+            exit_at = max(exit_at, s.done + span - lo + EPSILON)
+        return exit_at
+
+    def _live(self, w: _Window, now: float, limit: int) -> list[float] | None:
+        """Sorted exits of our sends still inside ``w`` if they reach ``limit``, else None."""
+        log = w.log
+        while log and self._expiry(log[0], w.span, now) <= now:
+            log.popleft()
+        if len(log) < limit:
+            return None
+        exits = [self._expiry(s, w.span, now) for s in log]
+        live = sorted(e for e in exits if e > now)
+        if len(live) < len(log):  # drop expired entries behind a live head
+            w.log = deque(s for s, e in zip(log, exits, strict=True) if e > now)
+        return live if len(live) >= limit else None
+
+    def _own_inside(self, w: _Window, now: float) -> int:
+        """Our sends still inside ``w`` (in flight included), for the cap of a shared window."""
+        log = w.log
+        while log and self._expiry(log[0], w.span, now) <= now:
+            log.popleft()
+        return sum(1 for s in log if self._expiry(s, w.span, now) > now)
+
     # -- waiting -----------------------------------------------------------------------------
-    def _margin(self, span: float) -> float:
-        # our send time precedes the server's admission time by up to one round trip
-        return min(0.25 * span, 0.005 + 0.01 * span + 1.5 * self._rtt)
-
-    def _own_sends(self, now: float, span: float) -> list[float]:
-        cutoff = now - span - self._margin(span)
-        return [t for t in self._minute[2] if t > cutoff]
-
-    #: Seconds the first request may take before others go out without its headers.
-    PROBE_TIMEOUT = 1.0
-
     def _wait_needed(self, now: float) -> float:
         wait = self._blocked_until - now
         if not self._seen_response and self._first_send is not None:
             probe_left = self._first_send + self.PROBE_TIMEOUT - now
             if probe_left > 0:
                 wait = max(wait, min(probe_left, 0.005))
-        for span, limit, log in self._windows:
-            while log and log[0] <= now - span:
-                log.popleft()
-            if len(log) >= limit:
-                wait = max(wait, log[len(log) - limit] + span - now)
         for span in [sp for sp, exp in self._cap_expiry.items() if now >= exp]:
             self._caps.pop(span, None)
             self._cap_expiry.pop(span, None)
-        for span, cap in self._caps.items():
-            # self-clocking: a slot frees when one of our own sends leaves the server window
-            mine = self._own_sends(now, span)
-            if len(mine) >= cap:
-                wait = max(wait, mine[len(mine) - cap] + span + self._margin(span) - now)
+        shared = now < self._shared_until
+        for w in self._windows:
+            cap = self._caps.get(w.span)
+            if cap is None and shared:
+                # the account is shared but the server has not reported this window lately
+                # (it reports only its tightest one): our share of its budget
+                cap = int(self._share * (w.limit - w.reserve) * self.UNSEEN_SHARE)
+                if now < w.floor_until:
+                    cap = max(cap, int(w.floor))
+            limit = w.limit if cap is None else max(1, min(w.limit, cap))
+            live = self._live(w, now, limit)
+            if live is not None:
+                wait = max(wait, live[len(live) - limit] - now)
         if self._remaining is not None:
             if now >= self._reset_at:
                 self._remaining = None  # window over: no information until the next response
@@ -170,48 +342,104 @@ class RateLimiter:
                     wait = max(wait, self._last_send + interval - now)
         return wait
 
+    def _finish(
+        self, s: _Send, now: float, rtt: float | None, state: int, *, orphan: bool = False
+    ) -> None:
+        if s.state != _IN_FLIGHT:
+            return
+        s.state = state
+        s.rtt = rtt
+        s.done = None if orphan else now  # an orphan ended some time before ``now``
+        self._in_flight -= 1
+        if state == _DONE:
+            self._responses.append(now)
+
     def acquire(self) -> float:
         """Block until one request may be sent; return the seconds waited."""
-        waited = 0.0
+        local = self._local
+        start = self._clock()
+        slept = 0.0  # injected sleep: its own accounting (fake clocks in tests)
         while True:
             with self._lock:
                 now = self._clock()
+                prev: _Send | None = getattr(local, "send", None)
+                if prev is not None:
+                    # this thread's previous request never reported back: round trip unknown
+                    self._finish(prev, now, None, _DONE, orphan=True)
+                    local.send = None
                 wait = self._wait_needed(now)
                 if wait <= 0:
-                    for _, _, log in self._windows:
-                        log.append(now)
+                    s = _Send(now)
+                    for w in self._windows:
+                        w.log.append(s)
+                    local.send = s
+                    self._in_flight += 1
                     self._last_send = now
                     if self._first_send is None:
                         self._first_send = now
                     if self._remaining is not None:
                         self._remaining -= 1
                     self.acquired += 1
+                    waited = (now - start) if self._real_sleep else slept
                     self.total_wait += waited
                     return waited
-            # sleep outside the lock; re-check afterwards (other threads may have sent)
-            step = min(wait, 1.0)
+                step = min(wait, 1.0)
+                if self._real_sleep:
+                    # releases the lock while waiting; a response may wake us early
+                    self._waiters += 1
+                    try:
+                        self._cond.wait(step)
+                    finally:
+                        self._waiters -= 1
+                    continue
+            # injected sleep: outside the lock; re-check afterwards
             self._sleep(step)
-            waited += step
+            slept += step
 
     def block_until(self, seconds_from_now: float) -> None:
         """Pause every sender for ``seconds_from_now`` (used on 429)."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds_from_now)
 
-    @staticmethod
-    def reserve(limit: int) -> int:
-        """Budget left untouched in an identified window (absorbs in-flight requests)."""
-        return max(4, math.ceil(limit * 0.1))
+    @classmethod
+    def reserve(cls, limit: int) -> int:
+        """Initial budget left untouched in a shared window (absorbs requests in flight)."""
+        return max(2, math.ceil(limit * cls.RESERVE_SHARE))
 
-    def update_from_headers(self, headers: Mapping[str, str], latency: float | None = None) -> None:
+    # -- server feedback ---------------------------------------------------------------------
+    def update_from_headers(
+        self,
+        headers: Mapping[str, str],
+        latency: float | None = None,
+        *,
+        status: int | None = None,
+    ) -> None:
         """Feed ``X-Ratelimit-Limit/Remaining/Reset`` from any response (429s included).
 
-        ``latency`` (seconds from send to response) widens the self-clocking margin.
+        Call it on the thread that called :meth:`acquire` for this request, once the attempt is
+        over (``headers={}`` after a connection error). ``latency`` (seconds from send to
+        response) says a response arrived and times the round trip; ``status=429`` says the
+        server rejected the request (it then counts toward no server window).
         """
-        self._seen_response = True
-        if latency is not None and latency >= 0:
-            with self._lock:
-                self._rtt = max(self._rtt * 0.95, min(latency, 5.0))
+        rejected = status == 429
+        with self._lock:
+            now = self._clock()
+            self._seen_response = True
+            s: _Send | None = getattr(self._local, "send", None)
+            self._local.send = None
+            rtt: float | None = None
+            if latency is not None and latency >= 0:
+                rtt = now - s.t if s is not None and s.state == _IN_FLIGHT else latency
+                self._rtt_lo.add(rtt)
+                self._rtt_hi.add(rtt)
+                self._rtt = max(self._rtt * 0.95, min(rtt, 5.0))
+            if s is not None:
+                self._finish(s, now, rtt, _REJECTED if rejected else _DONE)
+                if self._waiters:
+                    self._cond.notify()  # its slot may be free now
+            keep = max(w.span for w in self._windows) + 1.0 + 2 * (self._rtt_hi.value or 0.0)
+            while self._responses and self._responses[0] < now - keep:
+                self._responses.popleft()
         rem_raw = _header(headers, "X-Ratelimit-Remaining")
         if rem_raw is None:
             return
@@ -219,34 +447,19 @@ class RateLimiter:
             remaining = float(rem_raw.strip())
         except ValueError:
             return
+        if remaining != remaining:  # NaN
+            return
         limit: int | None = None
         lim_raw = _header(headers, "X-Ratelimit-Limit")
         if lim_raw is not None:
             try:
                 limit = int(float(lim_raw.strip()))
-            except ValueError:
+            except (ValueError, OverflowError):
                 limit = None
-        span = self._spans.get(limit) if limit is not None else None
-        if span is not None and limit is not None:
+        window = self._by_limit.get(limit) if limit is not None else None
+        if window is not None:
             with self._lock:
-                now = self._clock()
-                for lim, sp in self._spans.items():
-                    mine = len(self._own_sends(now, sp))
-                    spare = remaining - self.reserve(lim)
-                    # rounded towards "fewer sends": the budget settles ~1/GRANT_SHARE above the
-                    # reserve, which absorbs requests in flight from other processes
-                    grant = (
-                        math.floor(self.GRANT_SHARE * spare)
-                        if spare > 0
-                        else -math.ceil(self.GRANT_SHARE * -spare)
-                    )
-                    cap = max(1, mine + grant)
-                    if sp == span:
-                        self._caps[sp] = cap  # the reported window: may shrink
-                        self._cap_expiry[sp] = now + sp + self._margin(sp)
-                    elif sp in self._caps:
-                        # other windows have at least this much left: they may only grow
-                        self._caps[sp] = max(self._caps[sp], cap)
+                self._update_identified(window, remaining, rejected, self._clock())
             return
         ttr = parse_reset(_header(headers, "X-Ratelimit-Reset"), self._wall())
         if ttr is None:
@@ -266,26 +479,128 @@ class RateLimiter:
                 self._reset_at = reset_at
             # else: a stale response from an earlier window: ignore
 
+    def _stochastic(self, x: float) -> int:
+        """``x`` rounded down or up at random, ``round(x)`` on average (small windows converge)."""
+        base = math.floor(x)
+        return base + (1 if self._rng.random() < x - base else 0)
+
+    def _update_identified(self, w: _Window, remaining: float, rejected: bool, now: float) -> None:
+        span, limit = w.span, w.limit
+        lo = self._rtt_lo.value or 0.0
+        spread = (self._rtt_hi.value or lo) - lo
+        edge = spread + EPSILON
+        count = max(0.0, limit - remaining)  # the server's count in its window
+        resp = self._responses
+        n = len(resp)
+        own = n - bisect.bisect_right(resp, now - span)  # our admitted requests inside it
+        own_hi = n - bisect.bisect_right(resp, now - span - edge) + self._in_flight
+        foreign_lo = count - own_hi
+        w.foreign = max(0.0, count - own)
+        margin = spread + EPSILON + 0.01 * span
+        # a grown reserve relaxes back to the minimum
+        if w.reserve > w.reserve_min:
+            decay = math.exp(-(now - w.relaxed_at) / (self.RESERVE_RELAX_WINDOWS * span))
+            w.reserve = w.reserve_min + (w.reserve - w.reserve_min) * decay
+        w.relaxed_at = now
+        if foreign_lo >= 1 and now >= self._shared_until and count > 0:
+            self._share = min(1.0, own / count)  # newly shared: start from what we see
+        if (foreign_lo >= 1 or now < self._shared_until) and rejected:
+            # a 429 although we shared: keep a larger reserve for a while
+            w.reserve = min(limit * self.MAX_RESERVE_SHARE, w.reserve * 1.5 + 1)
+        if foreign_lo >= 1:
+            w.shared_until = now + span + margin
+        if self._cautious_until is None:
+            self._cautious_until = now + self._second.span
+        cautious = now < self._cautious_until and w is self._second
+        if now >= w.shared_until and not cautious:
+            # alone on the account in this window: the local window is the whole truth
+            self._caps.pop(span, None)
+            self._cap_expiry.pop(span, None)
+        else:
+            # shared, or the first short window of a process (others may be starting too:
+            # ramp up to the budget in a few round trips instead of one burst)
+            grant = self.GRANT_SHARE if now < w.shared_until else self.STARTUP_GRANT_SHARE
+            mine = self._own_inside(w, now)
+            spare = limit - w.reserve - count
+            self._caps[span] = max(1, min(limit, mine + self._stochastic(grant * spare)))
+            self._cap_expiry[span] = now + span + margin
+        w.reported_until = now + span + margin
+        if now < w.shared_until and count > 0:
+            self._share += 0.1 * (min(1.0, own / count) - self._share)
+        if foreign_lo >= 1:
+            # other processes use this account: remembered for the longest window
+            longest = max(o.span for o in self._windows)
+            self._shared_until = max(self._shared_until, now + longest + margin)
+        for other in self._windows:
+            if other is w:
+                continue
+            if now >= other.reported_until:
+                # not reported lately: it has at least ``remaining`` left, a floor for the cap
+                # taken from our share while the account is shared
+                # taken from our share while the account is shared; grows additively (one
+                # request per 1/GRANT_SHARE responses) until the server reports the window
+                base = other.floor if now < other.floor_until else 0.0
+                other.floor = max(base, float(self._own_inside(other, now))) + max(
+                    self.GRANT_SHARE, self.GRANT_SHARE * (remaining - other.reserve)
+                )
+                if rejected:
+                    other.floor = 0.0
+                other.floor_until = now + other.span + margin
+                continue
+            if other.span in self._caps and remaining - other.reserve > 0:
+                # it has at least ``remaining`` left: its cap may only grow
+                mine = self._own_inside(other, now)
+                grown = mine + self._stochastic(self.GRANT_SHARE * (remaining - other.reserve))
+                self._caps[other.span] = min(other.limit, max(self._caps[other.span], grown))
+
+    # -- diagnostics ---------------------------------------------------------------------------
     @property
     def caps(self) -> dict[float, int]:
-        """Own-send caps per identified server window length (for diagnostics)."""
+        """Own-send caps per identified server window length (shared windows only)."""
         with self._lock:
-            return dict(self._caps)
+            now = self._clock()
+            return {sp: c for sp, c in self._caps.items() if now < self._cap_expiry.get(sp, 0.0)}
+
+    @property
+    def foreign(self) -> dict[float, float]:
+        """Last estimate of other processes' requests per identified window length."""
+        with self._lock:
+            return {w.span: w.foreign for w in self._windows if w.foreign is not None}
+
+    @property
+    def windows(self) -> tuple[tuple[float, int], ...]:
+        """``(length in seconds, limit)`` of the two local windows."""
+        return tuple((w.span, w.limit) for w in self._windows)
 
 
-_REGISTRY: dict[tuple[str, float, float], RateLimiter] = {}
+_REGISTRY: dict[tuple[str, float, float, float], RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
 def get_shared_limiter(
-    base_url: str, requests_per_second: float, requests_per_minute: float
+    base_url: str,
+    requests_per_second: float,
+    requests_per_minute: float,
+    *,
+    time_scale: float = 1.0,
 ) -> RateLimiter:
-    """The process-wide limiter for one account and one pair of limits."""
-    key = (base_url, float(requests_per_second), float(requests_per_minute))
+    """The process-wide limiter for one account and one pair of limits.
+
+    ``time_scale`` divides both window lengths (a simulator with compressed time, e.g.
+    ``AhaSandbox(time_scale=10)``: a 0.1 s "second" and a 6 s "minute").
+    """
+    if time_scale <= 0:
+        raise ValueError("time_scale must be > 0")
+    key = (base_url, float(requests_per_second), float(requests_per_minute), float(time_scale))
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
-            limiter = RateLimiter(requests_per_second, requests_per_minute)
+            limiter = RateLimiter(
+                requests_per_second,
+                requests_per_minute,
+                second_window=1.0 / time_scale,
+                minute_window=60.0 / time_scale,
+            )
             _REGISTRY[key] = limiter
         return limiter
 

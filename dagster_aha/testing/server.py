@@ -653,17 +653,20 @@ class AhaSandbox:
         return cls(data=path, **kwargs)
 
     # -- clients -----------------------------------------------------------------------------
-    def _client_limits(self) -> dict[str, float]:
+    def _rate_limit_kwargs(self) -> dict[str, float]:
+        """Client limits matching the sandbox: its windows (and time scale), or none."""
         if not self.enforce_rate_limits:
             return {"requests_per_second": 1_000_000, "requests_per_minute": 60_000_000}
         return {
-            "requests_per_second": self.requests_per_second * self.time_scale,
-            "requests_per_minute": self.requests_per_minute * self.time_scale,
+            "requests_per_second": self.requests_per_second,
+            "requests_per_minute": self.requests_per_minute,
+            "time_scale": self.time_scale,
         }
 
     def client(self, **overrides: Any) -> AhaClient:
         """An :class:`~dagster_aha.client.AhaClient` pointed at this sandbox with fast,
-        test-friendly defaults (short timeout and backoff; limits matching the sandbox's)."""
+        test-friendly defaults (short timeout and backoff; limits matching the sandbox's, with
+        the client's windows compressed by the same ``time_scale``)."""
         from dagster_aha.client import AhaClient
 
         kwargs: dict[str, Any] = {
@@ -672,7 +675,7 @@ class AhaSandbox:
             "timeout": 10.0,
             "backoff_base": 0.01,
             "backoff_max": 0.2,
-            **self._client_limits(),
+            **self._rate_limit_kwargs(),
         }
         kwargs.update(overrides)
         return AhaClient(**kwargs)
@@ -685,7 +688,9 @@ class AhaSandbox:
             "base_url": self.url,
             "api_key": self.api_key,
             "timeout": 10.0,
-            **self._client_limits(),
+            "backoff_base": 0.01,
+            "backoff_max": 0.2,
+            **self._rate_limit_kwargs(),
         }
         kwargs.update(overrides)
         return AhaResource(**kwargs)
@@ -716,7 +721,8 @@ class AhaSandbox:
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         t0 = time.time()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        raw_path = str(environ.get("PATH_INFO", ""))
+        # WSGI hands the path over as latin-1-decoded bytes; URLs carry UTF-8
+        raw_path = str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8", "replace")
         path = raw_path[len(API_PREFIX) :] if raw_path.startswith(API_PREFIX) else raw_path
         path = path.strip("/") if path != raw_path else raw_path
         query = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))

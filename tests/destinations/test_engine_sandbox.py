@@ -261,7 +261,8 @@ def test_writes_are_paced_by_the_shared_limiter(aha_sandbox: AhaSandbox) -> None
     assert report.counts["created"] == 80
     # Paced by the shared limiter: at most a stray 429 at a window edge, never a storm.
     assert aha_sandbox.stats.rate_limited <= 2
-    assert elapsed >= 1.4  # 80 requests at 40/s
+    # 80 requests under a 40-per-second sliding window: 40 at once, the next 40 a second later
+    assert elapsed >= 0.95
 
 
 def test_check_destination_passes_without_writing(aha_sandbox: AhaSandbox) -> None:

@@ -5,6 +5,8 @@ import re
 import pytest
 import requests
 
+from dagster_aha.testing import AhaSandbox
+
 from ._api import Api
 
 LISTS = [
@@ -291,3 +293,15 @@ def test_determinism_with_seed() -> None:
     assert [f["id"] for f in a.state.records("features")] != [
         f["id"] for f in c.state.records("features")
     ]
+
+
+def test_non_ascii_ids_in_the_path_are_decoded_as_utf8() -> None:
+    """A percent-encoded UTF-8 id reaches the router intact (a 404 naming it, not mojibake)."""
+    with AhaSandbox(products=1, releases_per_product=1, features_per_release=1) as sb:
+        r = requests.get(
+            f"{sb.url}/api/v1/epics/%D0%B0-1",
+            headers={"Authorization": f"Bearer {sb.api_key}"},
+            timeout=5,
+        )
+        assert r.status_code == 404
+        assert sb.requests[-1].path == "epics/\u0430-1"  # Cyrillic a

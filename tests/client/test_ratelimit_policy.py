@@ -1,0 +1,138 @@
+"""Rate limiter policy: alone at the ceiling, foreign usage, expiring header information."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from dagster_aha.client import RateLimiter
+from dagster_aha.testing import AhaSandbox
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_700_000_000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall_clock(self) -> float:
+        return self.wall + (self.now - 1000.0)
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+def _limiter(rps: float, rpm: float, ft: FakeTime) -> RateLimiter:
+    return RateLimiter(
+        rps,
+        rpm,
+        clock=ft.clock,
+        wall_clock=ft.wall_clock,
+        sleep=ft.sleep,
+        slow_start=False,
+        rng=random.Random(0),
+    )
+
+
+def _headers(limit: int, remaining: int) -> dict[str, str]:
+    return {
+        "X-Ratelimit-Limit": str(limit),
+        "X-Ratelimit-Remaining": str(remaining),
+        "X-Ratelimit-Reset": "1",
+    }
+
+
+def test_alone_the_headers_never_slow_down_beyond_the_local_windows() -> None:
+    """Each response reports exactly our own usage: the full per-second window is used."""
+    ft = FakeTime()
+    lim = _limiter(10, 1000, ft)
+    sends = []
+    for _ in range(30):
+        lim.acquire()
+        sends.append(ft.now)
+        used = sum(1 for t in sends if t > ft.now - 1.0)
+        lim.update_from_headers(_headers(10, 10 - used), latency=0.0)
+    assert lim.caps == {} and lim.foreign[1.0] == 0.0
+    # never 11 in a window; after the first window's ramp-up (other processes may be starting
+    # too), every window is used in full: each send waits only for the one 10 sends earlier
+    for i in range(10, 30):
+        assert sends[i] - sends[i - 10] >= 1.0 - 1e-9
+    for i in range(20, 30):
+        assert sends[i] - sends[i - 10] < 1.0 + 0.01
+
+
+def test_foreign_usage_caps_own_sends_and_the_cap_expires() -> None:
+    ft = FakeTime()
+    lim = _limiter(10, 1000, ft)
+    lim.acquire()
+    lim.update_from_headers(_headers(10, 2), latency=0.0)  # 8 counted, 1 ours: shared
+    assert lim.foreign[1.0] == 7.0
+    assert lim.caps == {1.0: 1}
+    t = ft.now
+    lim.acquire()  # our one slot frees when our first send leaves the server window
+    assert ft.now - t >= 1.0 - 1e-6
+    # no newer response: the cap lapses after a window; the knowledge that the account is
+    # shared lasts for the longest window (60 s), then the local windows alone apply
+    ft.now += 5.0
+    assert lim.caps == {}
+    ft.now += 60.0
+    t = ft.now
+    for _ in range(10):
+        lim.acquire()
+    assert ft.now == t
+
+
+def test_server_without_headers_gets_only_the_local_windows() -> None:
+    ft = FakeTime()
+    lim = _limiter(5, 1000, ft)
+    for _ in range(10):
+        lim.acquire()
+        lim.update_from_headers({}, latency=0.0)
+    assert lim.caps == {} and lim.foreign == {}
+    assert ft.now - 1000.0 < 1.0 + 0.01  # 5 at once, 5 one window later
+
+
+def test_rejected_request_does_not_hold_a_slot() -> None:
+    ft = FakeTime()
+    lim = _limiter(3, 1000, ft)
+    for _ in range(3):
+        lim.acquire()
+        lim.update_from_headers(_headers(3, 0), latency=0.0, status=429)
+    t = ft.now
+    lim.acquire()  # the server counted none of them: no wait for the window
+    assert ft.now == t
+
+
+def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
+    """A lone process uses every window in full after its start, with no 429 (scaled windows)."""
+    rps, scale, n = 10, 2.0, 50  # 10 per 0.5 s window: 20 req/s (wide: robust under load)
+    with AhaSandbox(
+        products=1,
+        releases_per_product=1,
+        features_per_release=2 * n,
+        requests_per_second=rps,
+        requests_per_minute=10_000,
+        time_scale=scale,
+    ) as aha:
+        client = aha.client(max_concurrency=8)
+        assert client.rate_limiter.windows == ((0.5, rps), (30.0, 10_000))
+        t0 = time.perf_counter()
+        records = list(client.iter_records("features", per_page=2))
+        wall = time.perf_counter() - t0
+        assert len(records) == 2 * n
+        assert aha.stats.rate_limited == 0 and aha.stats.total == n
+        arrivals = sorted(r.time for r in aha.requests)
+    window = 1.0 / scale
+    bound = ((n - 1) // rps) * window  # earliest arrival of the last request
+    span = arrivals[-1] - arrivals[0]
+    # slow start (one probe, then half the spare budget per response) may leave part of the
+    # first window unused, so that processes starting together do not burst: at most one window
+    assert span <= bound + window + 0.1, (bound, span, wall)
+    # after it, every slot is reused as soon as it leaves the server's window: full windows
+    for i in range(2 * rps, n):
+        assert arrivals[i] - arrivals[i - rps] <= window + 0.1, (i, arrivals[i - rps : i + 1])
+    # and the server never saw more than rps requests in any window
+    for i in range(rps, n):
+        assert arrivals[i] - arrivals[i - rps] >= window - 0.002
