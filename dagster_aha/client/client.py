@@ -38,6 +38,27 @@ logger = logging.getLogger("dagster_aha.client")
 
 MAX_PER_PAGE = 200
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+#: Headers a caller may never set per request: the key goes only where the client sends it.
+PROTECTED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "host", "content-length"}
+)
+
+
+def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not headers:
+        return None
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError("request headers must be strings")
+        if name.lower() in PROTECTED_HEADERS:
+            raise ValueError(f"header {name!r} cannot be set per request")
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} contains a control character")
+        out[name] = value
+    return out
+
+
 #: Statuses after which a POST's outcome is unknown (a gateway answered, not Aha! itself).
 AMBIGUOUS_POST_STATUSES = frozenset({502, 504})
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
@@ -329,6 +350,7 @@ class AhaClient:
         json: Any = None,
         disable_mailers: bool | None = None,
         shrink_on_504: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send with rate limiting and retries; return a 2xx response or raise AhaError."""
         method = method.upper()
@@ -352,6 +374,7 @@ class AhaClient:
                     url,
                     params=query,
                     json=json,
+                    headers=dict(headers) if headers else None,
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
@@ -536,17 +559,25 @@ class AhaClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         disable_mailers: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
         """Send one request to ``/api/v1/<path>``; return the JSON object (None for 204).
 
         ``disable_mailers=None`` uses the client default (POST/PUT/DELETE then carry
         ``disable_mailers=true``). Build ``path`` with :func:`quote_segment` for every
-        data-derived segment.
+        data-derived segment. ``headers`` adds request headers; authentication, host, length
+        and cookies cannot be set this way (ValueError, nothing sent).
         """
         method = method.upper()
+        extra = _extra_headers(headers)
         for attempt in range(self.max_retries + 1):
             resp = self._send(
-                method, path, params=params, json=json, disable_mailers=disable_mailers
+                method,
+                path,
+                params=params,
+                json=json,
+                disable_mailers=disable_mailers,
+                headers=extra,
             )
             try:
                 return self._json(resp, method)

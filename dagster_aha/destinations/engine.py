@@ -23,7 +23,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,7 +43,6 @@ from dagster_aha.client.errors import (
 from dagster_aha.client.urls import quote_segment
 from dagster_aha.destinations.destination import (
     AhaDestination,
-    AhaDestinationError,
     RecordError,
     RenderedRequest,
     match_value,
@@ -184,11 +182,12 @@ class _Writer:
 
     def send(self, method: str, path: str, body: Any) -> Any:
         self.calls.add()
-        kwargs: dict[str, Any] = {"params": None, "json": body}
-        if self.dest.headers:
-            kwargs["headers"] = dict(self.dest.headers)
         return self.client.request(
-            method, path, disable_mailers=self.dest.disable_mailers, **kwargs
+            method,
+            path,
+            json=body,
+            disable_mailers=self.dest.disable_mailers,
+            headers=self.dest.headers or None,
         )
 
     # -- plain writes -------------------------------------------------------------------
@@ -553,11 +552,6 @@ def write_records(
 
     if client is None:
         raise ValueError("write_records needs a client unless dry_run=True")
-    if destination.headers and "headers" not in inspect.signature(client.request).parameters:
-        raise AhaDestinationError(
-            "this AhaClient cannot send extra request headers (AhaClient.request has no "
-            "headers= parameter); remove headers= from the destination (nothing was sent)"
-        )
 
     stats_before = _stats(client)
     calls = _Counter()

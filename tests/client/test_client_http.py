@@ -519,3 +519,16 @@ def test_context_manager_and_repr(httpserver: HTTPServer) -> None:
         assert API_KEY not in repr(c) and API_KEY not in str(c)
         assert repr(c) == f"AhaClient(base_url={c.base_url!r})"
         assert API_KEY not in repr(vars(c).get("_session").auth)  # type: ignore[union-attr]
+
+
+def test_extra_headers_are_sent_but_never_auth_or_host(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/me", headers={"X-Trace": "t-1"}).respond_with_json(
+        {"user": {"id": "1"}}
+    )
+    c = AhaClient(api_key="k-extra", base_url=httpserver.url_for("/"), backoff_base=0.001)
+    assert c.request("GET", "me", headers={"X-Trace": "t-1"}) == {"user": {"id": "1"}}
+    assert httpserver.log[0][0].headers["Authorization"] == "Bearer k-extra"
+    for bad in ({"Authorization": "Bearer x"}, {"host": "evil.com"}, {"X-A": "v\r\nX-B: 1"}):
+        with pytest.raises(ValueError):
+            c.request("GET", "me", headers=bad)
+    assert len(httpserver.log) == 1  # refused ones were never sent

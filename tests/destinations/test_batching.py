@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterator
 
@@ -106,7 +105,7 @@ def test_batch_sample_and_dry_run() -> None:
     assert report.outcomes[1].request["body"]["items"] == [{"item": {"n": 1}}, {"item": {"n": 2}}]
 
 
-def test_extra_headers_are_sent_or_refused_before_any_request(
+def test_extra_headers_are_sent_and_auth_cannot_be_overridden(
     httpserver: HTTPServer, client: AhaClient
 ) -> None:
     seen: list[str | None] = []
@@ -117,11 +116,9 @@ def test_extra_headers_are_sent_or_refused_before_any_request(
 
     httpserver.expect_request("/api/v1/products/PRJ1/bulk_items").respond_with_handler(handler)
     dest = batch_dest(headers={"X-Source": "dagster"})
-    if "headers" in inspect.signature(client.request).parameters:
-        report = write_records(client, dest, [{"n": 1}])
-        assert report.ok and seen == ["dagster"]
-    else:
-        # AhaClient.request has no headers= yet: refuse clearly instead of dropping them.
-        with pytest.raises(ValueError, match="extra request headers"):
-            write_records(client, dest, [{"n": 1}])
-        assert seen == []
+    report = write_records(client, dest, [{"n": 1}])
+    assert report.ok and seen == ["dagster"]
+    # the key's header can never be replaced by a destination (refused before any request)
+    with pytest.raises(ValueError, match="cannot be set"):
+        batch_dest(headers={"Authorization": "Bearer other"})
+    assert seen == ["dagster"]
