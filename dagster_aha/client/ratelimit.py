@@ -495,6 +495,11 @@ class RateLimiter:
         own = n - bisect.bisect_right(resp, now - span)  # our admitted requests inside it
         own_hi = n - bisect.bisect_right(resp, now - span - edge) + self._in_flight
         foreign_lo = count - own_hi
+        if rejected and now >= self._shared_until and now >= w.shared_until:
+            # A 429 alone is no evidence of other processes: its headers may describe another
+            # window, or come from a proxy or an injected fault. The caller already waits for
+            # the reset (block_until); only 2xx responses' counts can mark the account shared.
+            return
         w.foreign = max(0.0, count - own)
         margin = spread + EPSILON + 0.01 * span
         # a grown reserve relaxes back to the minimum

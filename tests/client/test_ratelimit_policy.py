@@ -6,7 +6,7 @@ import random
 import time
 
 from dagster_aha.client import RateLimiter
-from dagster_aha.testing import AhaSandbox
+from dagster_aha.testing import AhaSandbox, Fault
 
 
 class FakeTime:
@@ -136,3 +136,25 @@ def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
     # and the server never saw more than rps requests in any window
     for i in range(rps, n):
         assert arrivals[i] - arrivals[i - rps] >= window - 0.002
+
+
+def test_a_single_429_does_not_mark_the_account_shared() -> None:
+    """One 429 (here injected, with exhausted headers) is waited out, then full speed again:
+    it is no evidence of other processes, so no shared-mode caps follow it."""
+    with AhaSandbox(
+        products=1,
+        releases_per_product=1,
+        features_per_release=2,
+        enforce_rate_limits=False,
+        requests_per_second=1_000_000,
+        requests_per_minute=60_000_000,
+        faults=[Fault("429", times=1)],
+    ) as aha:
+        client = aha.client(max_concurrency=4)
+        t0 = time.perf_counter()
+        for _ in range(60):
+            client.me()
+        wall = time.perf_counter() - t0
+        assert aha.stats.rate_limited == 1 and aha.stats.total == 61
+        assert client.rate_limiter.caps == {} and not any(client.rate_limiter.foreign.values())
+        assert wall < 10.0  # the 429's wait (about a second), not a minute of shared pacing
