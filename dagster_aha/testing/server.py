@@ -183,6 +183,11 @@ class _Handler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None  # keep the per-request path cheap and quiet
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):
+            return None  # an idle keep-alive connection closing: routine, not an error
+        super().log_error(format, *args)
+
 
 class _Response:
     __slots__ = ("body", "content_type", "headers", "status")
