@@ -491,6 +491,14 @@ class SandboxState:
         return {k: p[k] for k in COMPACT_KEYS["products"] or ()}
 
     @staticmethod
+    def _goal_refs(goal: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """A record's ``goals``: the compact goal reference the examples show, or none."""
+        if not goal:
+            return []
+        keys = ("id", "name", "url", "resource", "created_at")
+        return [{k: goal[k] for k in keys}]
+
+    @staticmethod
     def _ref(rec: dict[str, Any], kind: str) -> dict[str, Any]:
         return {
             "id": rec["id"],
@@ -638,17 +646,7 @@ class SandboxState:
             master_feature=self._ref(epic, "epics") if epic else None,
             epic=self._ref(epic, "epics") if epic else None,
             initiative=self._ref(initiative, "initiatives") if initiative else None,
-            goals=[
-                {
-                    "id": goal["id"],
-                    "name": goal["name"],
-                    "url": goal["url"],
-                    "resource": goal["resource"],
-                    "created_at": goal["created_at"],
-                }
-            ]
-            if goal
-            else [],
+            goals=self._goal_refs(goal),
             assigned_to_user={"default_assignee": False, **self._user_ref(user)},
             requirements=[],
             key_results=[],
@@ -852,17 +850,7 @@ class SandboxState:
             features=[],
             releases=[],
             key_results=[],
-            goals=[
-                {
-                    "id": goal["id"],
-                    "name": goal["name"],
-                    "url": goal["url"],
-                    "resource": goal["resource"],
-                    "created_at": goal["created_at"],
-                }
-            ]
-            if goal
-            else [],
+            goals=self._goal_refs(goal),
             url=f"{HOST}/initiatives/{ref}",
             resource=f"{API}/initiatives/{ref}",
             comments_count=0,
