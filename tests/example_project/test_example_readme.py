@@ -26,7 +26,9 @@ def test_the_two_commands_come_first() -> None:
     assert first_block is not None
     commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
     assert commands == ["make demo", "make test"]
-    assert "## Performance\n\nfigures: see benchmarks/README (pending)" in README
+    # the Performance section carries measured figures and the command that reproduces them
+    performance = README.split("## Performance", 1)[1].split("\n## ", 1)[0]
+    assert "| efficiency" in performance and "python -m benchmarks.extract" in performance
 
 
 @pytest.mark.parametrize("name", sorted(STREAMS))
