@@ -295,3 +295,37 @@ def test_write_job_and_sensor_load_together_in_definitions(aha_sandbox: AhaSandb
         "intake_job_write",
     }
     assert aha_sandbox.requests == []
+
+
+def test_sensor_tick_is_capped_and_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """A tick stops at max_runs_per_tick (or its time budget) and the next one goes on from
+    the cursor: nothing skipped, nothing requested twice."""
+    io = dg.FilesystemIOManager(base_dir=str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
+    job = build_aha_write_job(feature_dest(), name="capped_job")
+    kwargs: dict[str, Any] = {"upstream": dg.AssetKey("tickets"), "job": job}
+    capped = build_aha_write_sensor(feature_dest(), max_runs_per_tick=2, **kwargs)
+    no_time = build_aha_write_sensor(feature_dest(), time_budget_seconds=-1.0, **kwargs)
+    dg.materialize(
+        [make_upstream([{"title": "t0"}])], instance=instance, resources={"io_manager": io}
+    )
+    start = capped.evaluate_tick(dg.build_sensor_context(instance=instance)).cursor
+    for i in range(3):
+        dg.materialize(
+            [make_upstream([{"title": f"t{i + 1}"}])],
+            instance=instance,
+            resources={"io_manager": io},
+        )
+
+    out_of_time = no_time.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=start))
+    assert out_of_time.run_requests == [] and out_of_time.cursor == start  # position kept
+
+    first = capped.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=start))
+    second = capped.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    keys = [r.run_key for r in first.run_requests] + [r.run_key for r in second.run_requests]
+    assert len(first.run_requests) == 2 and len(second.run_requests) == 1
+    all_ids = [
+        str(r.storage_id)
+        for r in instance.fetch_materializations(dg.AssetKey("tickets"), limit=10).records
+    ]
+    assert sorted(keys, key=int) == sorted(all_ids, key=int)[1:]  # the 3 new ones, once each
