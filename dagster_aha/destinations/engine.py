@@ -212,9 +212,20 @@ class _Writer:
             out = _error_outcome(index, exc, match_on=False)
             out.request = request
             return out
-        aha_id, ref, url = _parse_response(response, self.wrap_key)
-        if req.kind != "create" and aha_id is None:
-            aha_id = next(iter(req.path_values.values()), None) if req.path_values else None
+        return self._success(index, req, response, response, request)
+
+    def _success(
+        self,
+        index: int,
+        req: RenderedRequest,
+        response: Any,
+        item: Any,
+        request: dict[str, Any],
+    ) -> WriteOutcome:
+        """The outcome of a written record: ``item`` is its part of ``response``."""
+        aha_id, ref, url = _parse_response(item, self.wrap_key)
+        if req.kind != "create" and aha_id is None and req.path_values:
+            aha_id = next(iter(req.path_values.values()), None)  # the record the path named
         return WriteOutcome(
             index=index,
             status=_STATUS_FOR_KIND[req.kind],  # type: ignore[arg-type]
@@ -452,23 +463,10 @@ class _Writer:
             listed = response.get(self.dest.batch_property)
             if isinstance(listed, list) and len(listed) == len(items):
                 per_item = listed
-        outs = []
-        for pos, (i, req) in enumerate(items):
-            aha_id, ref, url = (
-                _parse_response(per_item[pos], self.wrap_key) if per_item else (None, None, None)
-            )
-            outs.append(
-                WriteOutcome(
-                    index=i,
-                    status=_STATUS_FOR_KIND[req.kind],  # type: ignore[arg-type]
-                    http_status=204 if response is None else 200,
-                    aha_id=aha_id,
-                    reference_num=ref,
-                    url=url,
-                    request=request,
-                )
-            )
-        return outs
+        return [
+            self._success(i, req, response, per_item[pos] if per_item else None, request)
+            for pos, (i, req) in enumerate(items)
+        ]
 
 
 def _render_all(
