@@ -107,7 +107,8 @@ def test_rejected_request_does_not_hold_a_slot() -> None:
 
 def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
     """A lone process uses every window in full after its start, with no 429 (scaled windows)."""
-    rps, scale, n = 10, 2.0, 50  # 10 per 0.5 s window: 20 req/s (wide: robust under load)
+    rps, scale, n = 10, 1.0, 50  # 10 per 1 s window: wide, so that a loaded machine's
+    # scheduling delays (tenths of a second at worst) stay small next to a window
     with AhaSandbox(
         products=1,
         releases_per_product=1,
@@ -117,7 +118,7 @@ def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
         time_scale=scale,
     ) as aha:
         client = aha.client(max_concurrency=8)
-        assert client.rate_limiter.windows == ((0.5, rps), (30.0, 10_000))
+        assert client.rate_limiter.windows == ((1.0, rps), (60.0, 10_000))
         t0 = time.perf_counter()
         records = list(client.iter_records("features", per_page=2))
         wall = time.perf_counter() - t0
@@ -125,14 +126,15 @@ def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
         assert aha.stats.rate_limited == 0 and aha.stats.total == n
         arrivals = sorted(r.time for r in aha.requests)
     window = 1.0 / scale
-    bound = ((n - 1) // rps) * window  # earliest arrival of the last request
-    span = arrivals[-1] - arrivals[0]
     # slow start (one probe, then half the spare budget per response) may leave part of the
-    # first window unused, so that processes starting together do not burst: at most one window
-    assert span <= bound + window + 0.1, (bound, span, wall)
+    # first window unused, so that processes starting together do not burst: by the end of
+    # the second window, two windows' worth of requests have arrived
+    ramp = arrivals[2 * rps - 1] - arrivals[0]
+    assert ramp <= 2 * window + 0.2, (ramp, wall)
     # after it, every slot is reused as soon as it leaves the server's window: full windows
+    # (each slot is judged on its own, so scheduling delays on a loaded machine do not add up)
     for i in range(2 * rps, n):
-        assert arrivals[i] - arrivals[i - rps] <= window + 0.1, (i, arrivals[i - rps : i + 1])
+        assert arrivals[i] - arrivals[i - rps] <= window + 0.2, (i, arrivals[i - rps : i + 1])
     # and the server never saw more than rps requests in any window
     for i in range(rps, n):
         assert arrivals[i] - arrivals[i - rps] >= window - 0.002
