@@ -48,6 +48,10 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
    ``X-Ratelimit-Reset`` is UTC epoch seconds (int or float); a value below 10^9 is read as
    seconds from now.
 
+Callers are admitted first come, first served (a queue of waiting threads): a thread is never
+overtaken by a later one, so the concurrent page fetches of one paginated read go out in page
+order and the read's in-order prefetch window never waits on a starved page.
+
 A 429 calls :meth:`RateLimiter.block_until`, which pauses every thread using the limiter.
 
 Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and the following
@@ -231,6 +235,7 @@ class RateLimiter:
         self._cond = threading.Condition(self._lock)
         self._real_sleep = sleep is time.sleep
         self._waiters = 0
+        self._queue: deque[object] = deque()  # callers of acquire, in arrival order
         self._local = threading.local()
         self._blocked_until = 0.0
         # other processes were seen on the account (any window) until then
@@ -355,46 +360,62 @@ class RateLimiter:
             self._responses.append(now)
 
     def acquire(self) -> float:
-        """Block until one request may be sent; return the seconds waited."""
+        """Block until one request may be sent; return the seconds waited.
+
+        Callers are admitted in arrival order (first come, first served): a thread is never
+        overtaken by later ones, so a paginated read's next page in order is not starved by
+        the pages behind it (which would stall the in-order prefetch window).
+        """
         local = self._local
         start = self._clock()
         slept = 0.0  # injected sleep: its own accounting (fake clocks in tests)
-        while True:
+        ticket = object()
+        with self._lock:
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    prev: _Send | None = getattr(local, "send", None)
+                    if prev is not None:
+                        # this thread's previous request never reported back: round trip unknown
+                        self._finish(prev, now, None, _DONE, orphan=True)
+                        local.send = None
+                    head = self._queue[0] is ticket
+                    wait = self._wait_needed(now) if head else None
+                    if wait is not None and wait <= 0:
+                        s = _Send(now)
+                        for w in self._windows:
+                            w.log.append(s)
+                        local.send = s
+                        self._in_flight += 1
+                        self._last_send = now
+                        if self._first_send is None:
+                            self._first_send = now
+                        if self._remaining is not None:
+                            self._remaining -= 1
+                        self.acquired += 1
+                        waited = (now - start) if self._real_sleep else slept
+                        self.total_wait += waited
+                        return waited
+                    if wait is None or self._real_sleep:
+                        # releases the lock while waiting: a response, or the caller ahead
+                        # being admitted, wakes us early
+                        self._waiters += 1
+                        try:
+                            self._cond.wait(1.0 if wait is None else min(wait, 1.0))
+                        finally:
+                            self._waiters -= 1
+                        continue
+                    step = min(wait, 1.0)
+                # injected sleep (fake clocks in tests): outside the lock; re-check afterwards
+                self._sleep(step)
+                slept += step
+        finally:
             with self._lock:
-                now = self._clock()
-                prev: _Send | None = getattr(local, "send", None)
-                if prev is not None:
-                    # this thread's previous request never reported back: round trip unknown
-                    self._finish(prev, now, None, _DONE, orphan=True)
-                    local.send = None
-                wait = self._wait_needed(now)
-                if wait <= 0:
-                    s = _Send(now)
-                    for w in self._windows:
-                        w.log.append(s)
-                    local.send = s
-                    self._in_flight += 1
-                    self._last_send = now
-                    if self._first_send is None:
-                        self._first_send = now
-                    if self._remaining is not None:
-                        self._remaining -= 1
-                    self.acquired += 1
-                    waited = (now - start) if self._real_sleep else slept
-                    self.total_wait += waited
-                    return waited
-                step = min(wait, 1.0)
-                if self._real_sleep:
-                    # releases the lock while waiting; a response may wake us early
-                    self._waiters += 1
-                    try:
-                        self._cond.wait(step)
-                    finally:
-                        self._waiters -= 1
-                    continue
-            # injected sleep: outside the lock; re-check afterwards
-            self._sleep(step)
-            slept += step
+                self._queue.remove(ticket)
+                if self._waiters:
+                    self._cond.notify_all()
 
     def block_until(self, seconds_from_now: float) -> None:
         """Pause every sender for ``seconds_from_now`` (used on 429)."""
@@ -436,7 +457,7 @@ class RateLimiter:
             if s is not None:
                 self._finish(s, now, rtt, _REJECTED if rejected else _DONE)
                 if self._waiters:
-                    self._cond.notify()  # its slot may be free now
+                    self._cond.notify_all()  # its slot may be free now (for the first waiter)
             keep = max(w.span for w in self._windows) + 1.0 + 2 * (self._rtt_hi.value or 0.0)
             while self._responses and self._responses[0] < now - keep:
                 self._responses.popleft()
@@ -571,6 +592,12 @@ class RateLimiter:
         """Last estimate of other processes' requests per identified window length."""
         with self._lock:
             return {w.span: w.foreign for w in self._windows if w.foreign is not None}
+
+    @property
+    def waiting(self) -> int:
+        """Callers of :meth:`acquire` not yet admitted (they are admitted in arrival order)."""
+        with self._lock:
+            return len(self._queue)
 
     @property
     def windows(self) -> tuple[tuple[float, int], ...]:

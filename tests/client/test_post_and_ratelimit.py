@@ -285,6 +285,60 @@ def test_limiter_thread_safe() -> None:
         assert stamps[i] - stamps[i - 10] >= 0.2 - 0.01
 
 
+def test_limiter_admits_callers_in_arrival_order() -> None:
+    """First come, first served: a waiting caller is never overtaken by a later one (a
+    paginated read's next page in order must not starve behind the pages after it)."""
+    lim = RateLimiter(2, 1000, second_window=0.15, slow_start=False)
+    lim.acquire()
+    lim.acquire()  # the window is full: every caller below has to wait
+    order: list[int] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        lim.acquire()
+        with lock:
+            order.append(k)
+
+    threads = []
+    for k in range(8):
+        t = threading.Thread(target=worker, args=(k,))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 5.0
+        while lim.waiting < k + 1 - len(order) and time.monotonic() < deadline:
+            time.sleep(0.001)  # caller k is queued before caller k + 1 starts
+    for t in threads:
+        t.join()
+    assert order == list(range(8))
+    assert lim.waiting == 0
+
+
+def test_a_caller_interrupted_while_waiting_does_not_block_the_others() -> None:
+    lim = RateLimiter(1, 1000, second_window=0.2, slow_start=False)
+    lim.acquire()
+    calls = 0
+
+    def failing_sleep(_: float) -> None:
+        raise KeyboardInterrupt  # e.g. Ctrl-C while the first caller waits
+
+    real_cond_wait = lim._cond.wait
+
+    def interrupted_wait(timeout: float | None = None) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            failing_sleep(0.0)
+        return real_cond_wait(timeout)
+
+    lim._cond.wait = interrupted_wait  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        lim.acquire()
+    assert lim.waiting == 0  # its place in the queue was given up
+    t0 = time.monotonic()
+    lim.acquire()  # the next caller is admitted when the window frees, not blocked forever
+    assert time.monotonic() - t0 < 1.0
+
+
 def test_limiter_shared_per_account(httpserver: HTTPServer) -> None:
     base = httpserver.url_for("/").rstrip("/")
     a = AhaClient(api_key="k1", base_url=base)
