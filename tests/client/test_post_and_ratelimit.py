@@ -315,22 +315,18 @@ def test_limiter_admits_callers_in_arrival_order() -> None:
 
 def test_a_caller_interrupted_while_waiting_does_not_block_the_others() -> None:
     lim = RateLimiter(1, 1000, second_window=0.2, slow_start=False)
-    lim.acquire()
-    calls = 0
+    lim.acquire()  # the window is full: the next caller has to wait
+    real_wait = lim._cond.wait
+    interrupted = False
 
-    def failing_sleep(_: float) -> None:
-        raise KeyboardInterrupt  # e.g. Ctrl-C while the first caller waits
+    def wait_once_interrupted(timeout: float | None = None) -> bool:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt  # e.g. Ctrl-C while the caller waits
+        return real_wait(timeout)
 
-    real_cond_wait = lim._cond.wait
-
-    def interrupted_wait(timeout: float | None = None) -> bool:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            failing_sleep(0.0)
-        return real_cond_wait(timeout)
-
-    lim._cond.wait = interrupted_wait  # type: ignore[method-assign]
+    lim._cond.wait = wait_once_interrupted  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         lim.acquire()
     assert lim.waiting == 0  # its place in the queue was given up
