@@ -14,6 +14,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -238,6 +239,13 @@ class SandboxState:
             self._ref_counters[key] = n
             return n
 
+    def _next_reference(self, prod: dict[str, Any], letter: str) -> tuple[int, str]:
+        """The next number and reference of a product's records of one kind: ``PRJ1-E-3``
+        for ``letter="E"``; features have no letter (``PRJ1-12``)."""
+        key = f"{prod['reference_prefix']}-{letter}" if letter else prod["reference_prefix"]
+        n = self.next_ref(key)
+        return n, f"{key}-{n}"
+
     def now(self) -> str:
         """A strictly increasing wall-clock timestamp (for ``updated_at`` bumps)."""
         with self.lock:
@@ -293,6 +301,16 @@ class SandboxState:
     def records(self, kind: str) -> list[dict[str, Any]]:
         """Copies of every record of ``kind`` (plural or singular name), in creation order."""
         return _copy(self.snapshot(kind))
+
+    def custom_field_counts(self, kind: str, key: str) -> Counter[str]:
+        """How many records of ``kind`` hold each value of custom field ``key``: a count above
+        1 is a duplicate (e.g. two features created for one upstream ``external_id``)."""
+        out: Counter[str] = Counter()
+        for rec in self.snapshot(kind):
+            for cf in rec.get("custom_fields") or []:
+                if cf.get("key") == key and cf.get("value") is not None:
+                    out[str(cf["value"])] += 1
+        return out
 
     def get(self, kind: str, id_or_ref: str) -> dict[str, Any] | None:
         """A copy of one record, or None."""
@@ -561,8 +579,7 @@ class SandboxState:
     ) -> dict[str, Any]:
         r = self._new("release")
         rid = self.new_id()
-        n = self.next_ref(f"{prod['reference_prefix']}-R")
-        ref = f"{prod['reference_prefix']}-R-{n}"
+        n, ref = self._next_reference(prod, "R")
         owner = self._user_ref(self._any_user())
         day = created[:10]
         r.update(
@@ -616,8 +633,7 @@ class SandboxState:
         prod = self._records["products"][rel["product_id"]]
         r = self._new("feature")
         fid = self.new_id()
-        n = self.next_ref(prod["reference_prefix"])
-        ref = f"{prod['reference_prefix']}-{n}"
+        n, ref = self._next_reference(prod, "")
         user = user or self._any_user()
         r.update(
             id=fid,
@@ -690,8 +706,7 @@ class SandboxState:
         prod = self._records["products"][rel["product_id"]]
         r = self._new("epic")
         eid = self.new_id()
-        n = self.next_ref(f"{prod['reference_prefix']}-E")
-        ref = f"{prod['reference_prefix']}-E-{n}"
+        n, ref = self._next_reference(prod, "E")
         user = self._any_user()
         r.update(
             id=eid,
@@ -741,8 +756,7 @@ class SandboxState:
     ) -> dict[str, Any]:
         r = self._new("idea")
         iid = self.new_id()
-        n = self.next_ref(f"{prod['reference_prefix']}-I")
-        ref = f"{prod['reference_prefix']}-I-{n}"
+        _, ref = self._next_reference(prod, "I")
         r.update(
             id=iid,
             name=name,
@@ -776,8 +790,7 @@ class SandboxState:
     ) -> dict[str, Any]:
         r = self._new("goal")
         gid = self.new_id()
-        n = self.next_ref(f"{prod['reference_prefix']}-G")
-        ref = f"{prod['reference_prefix']}-G-{n}"
+        n, ref = self._next_reference(prod, "G")
         r.update(
             id=gid,
             name=name or f"Goal {n}",
@@ -818,8 +831,7 @@ class SandboxState:
     ) -> dict[str, Any]:
         r = self._new("initiative")
         sid = self.new_id()
-        n = self.next_ref(f"{prod['reference_prefix']}-S")
-        ref = f"{prod['reference_prefix']}-S-{n}"
+        n, ref = self._next_reference(prod, "S")
         user = self._any_user()
         r.update(
             id=sid,

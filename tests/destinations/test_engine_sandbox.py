@@ -39,12 +39,7 @@ def upsert_dest(**kw: Any) -> AhaDestination:
 
 def ext_ids(aha: AhaSandbox) -> Counter[str]:
     """External ids of the features stored in the sandbox (duplicates show as counts > 1)."""
-    out: Counter[str] = Counter()
-    for f in aha.state.records("features"):
-        for cf in f.get("custom_fields") or []:
-            if cf.get("key") == "external_id" and cf.get("value") is not None:
-                out[str(cf["value"])] += 1
-    return out
+    return aha.state.custom_field_counts("features", "external_id")
 
 
 def posts(aha: AhaSandbox) -> list[Any]:

@@ -85,12 +85,8 @@ def records_for(seed: int) -> list[dict[str, Any]]:
 
 
 def ext_counts(aha: AhaSandbox) -> Counter[str]:
-    out: Counter[str] = Counter()
-    for f in aha.state.records("features"):
-        for cf in f.get("custom_fields") or []:
-            if cf.get("key") == "external_id" and cf.get("value") is not None:
-                out[str(cf["value"])] += 1
-    return out
+    """External ids of the features stored in the sandbox (duplicates show as counts > 1)."""
+    return aha.state.custom_field_counts("features", "external_id")
 
 
 def post_ext(r: RequestRecord) -> str | None:
