@@ -44,6 +44,7 @@ from dagster_aha.destinations import (
     build_aha_write_job,
     build_aha_write_sensor,
 )
+from dagster_aha.destinations.templates import TemplateName
 from dagster_aha.resource import AhaResource
 from dagster_aha.sources import (
     DEFAULT_STREAMS,
@@ -81,22 +82,6 @@ DeferredEnvStr = Annotated[
         "time (it is then shown as the variable's name, never its value).",
     ),
 ]
-
-
-TemplateName = Literal[
-    "create_feature",
-    "create_epic",
-    "create_epic_in_default_release",
-    "update_epic",
-    "delete_epic",
-    "create_goal",
-    "update_goal",
-    "create_initiative",
-    "update_initiative",
-    "create_custom_table_record",
-    "create_team",
-]
-"""The 11 endpoint templates (``dagster_aha.destinations.TEMPLATE_NAMES``)."""
 
 
 def _props_template_vars(props: AhaAssetProps) -> dict[str, Any]:

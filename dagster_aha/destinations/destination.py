@@ -41,6 +41,7 @@ from dagster_aha.destinations.templates import (
     TEMPLATES,
     EndpointTemplate,
     HttpMethod,
+    TemplateName,
     WriteKind,
     path_placeholders,
 )
@@ -212,22 +213,7 @@ class AhaDestination(BaseModel):
         arbitrary_types_allowed=True, extra="forbid", validate_assignment=True
     )
 
-    template: (
-        Literal[
-            "create_feature",
-            "create_epic",
-            "create_epic_in_default_release",
-            "update_epic",
-            "delete_epic",
-            "create_goal",
-            "update_goal",
-            "create_initiative",
-            "update_initiative",
-            "create_custom_table_record",
-            "create_team",
-        ]
-        | None
-    ) = None
+    template: TemplateName | None = None
     method: Literal["POST", "PUT", "DELETE"] | None = None
     path: str | None = None
     wrap_key: str | None = None

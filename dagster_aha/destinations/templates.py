@@ -14,12 +14,27 @@ from typing import Literal
 
 WriteKind = Literal["create", "update", "delete"]
 HttpMethod = Literal["POST", "PUT", "DELETE"]
+#: The template names, as a type (pydantic and the component schema validate against it).
+TemplateName = Literal[
+    "create_feature",
+    "create_epic",
+    "create_epic_in_default_release",
+    "update_epic",
+    "delete_epic",
+    "create_goal",
+    "update_goal",
+    "create_initiative",
+    "update_initiative",
+    "create_custom_table_record",
+    "create_team",
+]
 
 __all__ = [
     "TEMPLATES",
     "TEMPLATE_NAMES",
     "EndpointTemplate",
     "HttpMethod",
+    "TemplateName",
     "WriteKind",
     "path_placeholders",
 ]

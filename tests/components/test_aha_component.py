@@ -16,8 +16,8 @@ import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dagster_aha import AhaComponent, AhaResource
-from dagster_aha.components.aha_component import TemplateName
 from dagster_aha.destinations import TEMPLATE_NAMES
+from dagster_aha.destinations.templates import TemplateName
 from dagster_aha.testing import AhaSandbox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,7 +167,7 @@ def test_invalid_destination_fails_at_load_with_the_reason() -> None:
         assert any("path parameter(s) release_id required" in m for m in chain), chain
 
 
-def test_template_names_match_the_destination_layer() -> None:
+def test_template_name_type_matches_the_template_list() -> None:
     assert typing.get_args(TemplateName) == TEMPLATE_NAMES
 
 
