@@ -26,6 +26,20 @@ __all__ = [
 ]
 
 _COMMON = ("id", "reference_num", "name", "product_id", "created_at", "updated_at")
+#: What features and epics (the planned work items) share beyond ``_COMMON``.
+_WORK_ITEM = (
+    "workflow_status",
+    "custom_fields",
+    "release",
+    "initiative",
+    "goals",
+    "assigned_to_user",
+    "tags",
+    "score",
+    "start_date",
+    "due_date",
+    "url",
+)
 
 
 @dataclass(frozen=True)
@@ -129,21 +143,7 @@ STREAMS: Mapping[str, AhaStream] = {
             account_path="features",
             product_suffix="features",
             supports_updated_since=True,
-            fields=(
-                *_COMMON,
-                "workflow_status",
-                "custom_fields",
-                "release",
-                "epic",
-                "initiative",
-                "goals",
-                "assigned_to_user",
-                "tags",
-                "score",
-                "start_date",
-                "due_date",
-                "url",
-            ),
+            fields=(*_COMMON, *_WORK_ITEM, "epic"),
             required_keys=("id", "reference_num"),
             description="Aha! features with workflow status, custom fields and parents.",
         ),
@@ -153,20 +153,7 @@ STREAMS: Mapping[str, AhaStream] = {
             account_path="epics",
             product_suffix="epics",
             supports_updated_since=True,
-            fields=(
-                *_COMMON,
-                "workflow_status",
-                "custom_fields",
-                "release",
-                "initiative",
-                "goals",
-                "assigned_to_user",
-                "tags",
-                "score",
-                "start_date",
-                "due_date",
-                "url",
-            ),
+            fields=(*_COMMON, *_WORK_ITEM),
             required_keys=("id", "reference_num"),
             description="Aha! epics with workflow status, custom fields and parents.",
         ),

@@ -129,19 +129,7 @@ def _clean_read(reader: Reader) -> Reader:
     return truth
 
 
-TARGETS = [
-    Target(name, _stream_reader(name), _state_ids(name))
-    for name in (
-        "products",
-        "releases",
-        "features",
-        "epics",
-        "ideas",
-        "goals",
-        "initiatives",
-        "users",
-    )
-] + [
+TARGETS = [Target(name, _stream_reader(name), _state_ids(name)) for name in DEFAULT_STREAMS] + [
     Target("custom_table_records", _read_custom_table, _custom_table_truth),
     Target("pivot_list", _pivot_reader("list"), _clean_read(_pivot_reader("list")), by_id=False),
     Target("pivot_view", _pivot_reader("pivot"), _clean_read(_pivot_reader("pivot")), by_id=False),
