@@ -21,16 +21,6 @@ from dagster_aha.testing import AhaSandbox
 
 RELEASE = "PRJ1-R-1"
 
-#: "Rate limits off": with ``enforce_rate_limits=False`` alone the sandbox still advertises
-#: ``X-Ratelimit-Limit: 20`` and the client paces on it, so advertise the client's "off" limits.
-FAST: dict[str, Any] = {
-    "enforce_rate_limits": False,
-    "requests_per_second": 1_000_000,
-    "requests_per_minute": 60_000_000,
-}
-
-pytestmark = pytest.mark.aha_sandbox(**FAST)
-
 
 def feature_dest(**kw: Any) -> AhaDestination:
     return AhaDestination(

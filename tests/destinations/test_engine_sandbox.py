@@ -13,16 +13,6 @@ from dagster_aha.testing import AhaSandbox, Fault
 
 RELEASE = "PRJ1-R-1"
 
-#: "Rate limits off": with ``enforce_rate_limits=False`` alone the sandbox still advertises
-#: ``X-Ratelimit-Limit: 20`` and the client paces on it, so advertise the client's "off" limits.
-FAST: dict[str, Any] = {
-    "enforce_rate_limits": False,
-    "requests_per_second": 1_000_000,
-    "requests_per_minute": 60_000_000,
-}
-
-pytestmark = pytest.mark.aha_sandbox(**FAST)
-
 
 def feature_dest(**kw: Any) -> AhaDestination:
     return AhaDestination(
@@ -207,7 +197,7 @@ def test_listing_failure_creates_nothing(aha_sandbox: AhaSandbox) -> None:
     assert posts(aha_sandbox) == []
 
 
-@pytest.mark.aha_sandbox(**FAST, features_per_release=3, products=1, releases_per_product=1)
+@pytest.mark.aha_sandbox(features_per_release=3, products=1, releases_per_product=1)
 def test_1000_records_with_faults_no_duplicates_and_a_clean_rerun(
     aha_sandbox: AhaSandbox,
 ) -> None:

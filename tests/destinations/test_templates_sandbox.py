@@ -10,16 +10,6 @@ import pytest
 from dagster_aha.destinations import AhaDestination, write_records
 from dagster_aha.testing import AhaSandbox
 
-#: "Rate limits off": with ``enforce_rate_limits=False`` alone the sandbox still advertises
-#: ``X-Ratelimit-Limit: 20`` and the client paces on it, so advertise the client's "off" limits.
-FAST: dict[str, Any] = {
-    "enforce_rate_limits": False,
-    "requests_per_second": 1_000_000,
-    "requests_per_minute": 60_000_000,
-}
-
-pytestmark = pytest.mark.aha_sandbox(**FAST)
-
 
 def writes(aha: AhaSandbox) -> list[Any]:
     return [r for r in aha.requests if r.method != "GET"]
