@@ -1,6 +1,11 @@
 """dagster_aha.client: the plain HTTP client for the Aha! REST API v1 (no Dagster import)."""
 
 from dagster_aha.client.client import MAX_PER_PAGE, AhaClient, ClientStats
+from dagster_aha.client.completeness import (
+    AhaIncompleteReadError,
+    ListReadReport,
+    cap_cursor,
+)
 from dagster_aha.client.errors import (
     AhaAmbiguousWriteError,
     AhaAuthError,
@@ -54,6 +59,7 @@ __all__ = [
     "AhaConnectionError",
     "AhaError",
     "AhaId",
+    "AhaIncompleteReadError",
     "AhaModel",
     "AhaNotFoundError",
     "AhaRateLimitError",
@@ -67,6 +73,7 @@ __all__ = [
     "Goal",
     "Idea",
     "Initiative",
+    "ListReadReport",
     "PageInfo",
     "Pagination",
     "PivotColumn",
@@ -79,6 +86,7 @@ __all__ = [
     "Release",
     "Team",
     "User",
+    "cap_cursor",
     "check_api_path",
     "find_record_key",
     "get_shared_limiter",

@@ -17,6 +17,11 @@ import requests.auth
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from dagster_aha.client.completeness import (
+    AhaIncompleteReadError,
+    ListReadCheck,
+    ListReadReport,
+)
 from dagster_aha.client.errors import (
     AhaAmbiguousWriteError,
     AhaConnectionError,
@@ -37,6 +42,8 @@ __all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
 logger = logging.getLogger("dagster_aha.client")
 
 MAX_PER_PAGE = 200
+#: Passes over a list whose pages do not add up (the first read and re-reads).
+MAX_LIST_PASSES = 3
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 #: Headers a caller may never set per request: the key goes only where the client sends it.
 PROTECTED_HEADERS = frozenset(
@@ -601,7 +608,12 @@ class AhaClient:
         return user
 
     def _get_page(
-        self, path: str, params: dict[str, Any], page: int, per_page: int
+        self,
+        path: str,
+        params: dict[str, Any],
+        page: int,
+        per_page: int,
+        report: ListReadReport | None = None,
     ) -> dict[str, Any]:
         query = dict(params)
         query["page"] = page
@@ -626,7 +638,47 @@ class AhaClient:
             )
         with self._stats.lock:
             self._stats.pages += 1
+        if report is not None:
+            report.observe_date(resp.headers.get("Date"))
         return body
+
+    def _checked_records(
+        self,
+        path: str,
+        params: dict[str, Any],
+        page: int,
+        per_page: int,
+        body: dict[str, Any],
+        record_key: str | None,
+        check: ListReadCheck | None,
+    ) -> list[Any]:
+        """The records of a page that passed ``check`` (fetched again while it looks wrong)."""
+        attempt = 0
+        while True:
+            records = body[self._record_key(body, record_key, path)]
+            if check is None:
+                return records
+            reason = check.problem(page, per_page, body, records)
+            if reason is None:
+                check.accept(page, per_page, body, records)
+                return records
+            if attempt >= max(self.max_retries, 1):
+                raise check.error(reason, page=page, url=self.url_for(path))
+            wait = self._backoff(attempt)
+            attempt += 1
+            check.report.page_retries += 1
+            self._count_retry()
+            logger.warning(
+                "Aha! list %s: %s; fetching page %d again (%d/%d) in %.2fs",
+                path,
+                reason,
+                page,
+                attempt,
+                max(self.max_retries, 1),
+                wait,
+            )
+            self._sleep(wait)
+            body = self._get_page(path, params, page, per_page, check.report)
 
     def _iter_pages(
         self,
@@ -636,12 +688,15 @@ class AhaClient:
         record_key: str | None,
         first_body: Callable[[dict[str, Any]], None] | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
+        check: ListReadCheck | None = None,
     ) -> Iterator[list[Any]]:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
         A 504 on a page restarts the remaining range at half the page size: the next page
         index and the number of records to skip are derived from the record offset reached.
+        Every page passes ``check`` (completeness) before it is yielded.
         """
+        report = check.report if check is not None else None
         check_api_path(path)
         offset = 0  # records (positions) consumed so far
         shrinks = 0
@@ -651,15 +706,16 @@ class AhaClient:
             start_page = offset // per_page + 1
             skip = offset - (start_page - 1) * per_page
             try:
-                body = self._get_page(path, params, start_page, per_page)
+                body = self._get_page(path, params, start_page, per_page, report)
+                records = self._checked_records(
+                    path, params, start_page, per_page, body, record_key, check
+                )
             except _ShrinkPage as sp:
                 per_page, shrinks = self._shrink(per_page, shrinks, sp)
                 continue
             if not got_first and first_body is not None:
                 first_body(body)
             got_first = True
-            key = self._record_key(body, record_key, path)
-            records = body[key]
             pag = parse_pagination(body)
             total = pag.total_pages if pag else None
             offset = (start_page - 1) * per_page + len(records)
@@ -681,13 +737,18 @@ class AhaClient:
             )
             try:
                 for p in pages:
-                    pending.append((p, pool.submit(self._get_page, path, params, p, per_page)))
+                    pending.append(
+                        (p, pool.submit(self._get_page, path, params, p, per_page, report))
+                    )
                     if len(pending) >= window:
                         break
                 while pending:
                     p, fut = pending.popleft()
                     try:
                         body = fut.result()
+                        records = self._checked_records(
+                            path, params, p, per_page, body, record_key, check
+                        )
                     except _ShrinkPage as sp:
                         offset = (p - 1) * per_page
                         per_page, shrinks = self._shrink(per_page, shrinks, sp)
@@ -696,9 +757,11 @@ class AhaClient:
                     nxt = next(pages, None)
                     if nxt is not None:
                         pending.append(
-                            (nxt, pool.submit(self._get_page, path, params, nxt, per_page))
+                            (
+                                nxt,
+                                pool.submit(self._get_page, path, params, nxt, per_page, report),
+                            )
                         )
-                    records = body[self._record_key(body, record_key, path)]
                     offset = (p - 1) * per_page + len(records)
                     if not records:
                         return
@@ -744,6 +807,7 @@ class AhaClient:
         per_page: int | None = None,
         record_key: str | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
+        report: ListReadReport | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every record of a paginated list, e.g. ``iter_records("products/PRJ1/releases")``.
 
@@ -751,30 +815,64 @@ class AhaClient:
         concurrently (at most ``max_concurrency`` in flight) and yielded in page order.
         Records are de-duplicated by ``id`` within one iteration. ``on_page`` receives a
         :class:`PageInfo` after each page has been yielded.
+
+        The read is complete or it raises :class:`AhaIncompleteReadError` (see
+        :mod:`dagster_aha.client.completeness`): a page that is empty or short before the last,
+        or repeats the page before, is fetched again; a list whose pages do not add up to
+        ``total_records`` is read again (records already yielded are yielded again only when
+        their ``updated_at`` changed). ``report`` (a :class:`ListReadReport`) is filled in as
+        the read goes; ``report.complete`` is set once the last record has been yielded.
         """
         query = {k: v for k, v in (params or {}).items() if k not in ("page", "per_page")}
         f = _fields_param(fields)
         if f is not None:
             query["fields"] = f
         size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
-        seen: set[str] = set()
-        for records in self._iter_pages(path, query, size, record_key, on_page=on_page):
-            for rec in records:
-                if isinstance(rec, dict):
+        report = report if report is not None else ListReadReport()
+        report.path = path
+        seen: dict[str, Any] = {}
+        for attempt in range(MAX_LIST_PASSES):
+            report.passes = attempt + 1
+            check = ListReadCheck(path, report)
+            for records in self._iter_pages(
+                path, query, size, record_key, on_page=on_page, check=check
+            ):
+                for rec in records:
+                    if not isinstance(rec, dict):
+                        raise AhaResponseError(
+                            200,
+                            "GET",
+                            self.url_for(path),
+                            f"expected each record to be a JSON object, got {type(rec).__name__}",
+                        )
                     rid = rec.get("id")
                     if rid is not None:
                         sid = str(rid)
-                        if sid in seen:
+                        stamp = rec.get("updated_at")
+                        if sid in seen and seen[sid] == stamp:
                             continue
-                        seen.add(sid)
+                        seen[sid] = stamp
+                    report.records = len(seen)
                     yield rec
-                else:
-                    raise AhaResponseError(
-                        200,
-                        "GET",
-                        self.url_for(path),
-                        f"expected each record to be a JSON object, got {type(rec).__name__}",
-                    )
+            reason = check.incomplete()
+            if reason is None:
+                report.complete = True
+                return
+            expected = check.last_totals[0]
+            if check.moved and attempt > 0 and expected is not None and len(seen) >= expected:
+                # busy list: every record the server counts last has been seen by now
+                report.complete = True
+                return
+            if attempt + 1 < MAX_LIST_PASSES:
+                logger.warning("Aha! list %s: %s; reading the list again", path, reason)
+                continue
+            raise AhaIncompleteReadError(
+                path,
+                reason,
+                expected_records=expected,
+                received_records=check.end_offset,
+                url=self.url_for(path),
+            )
 
     def get_pivot_report(
         self,

@@ -18,6 +18,7 @@ from dagster_aha import (
     AhaBadRequestError,
     AhaClient,
     AhaConnectionError,
+    AhaIncompleteReadError,
     AhaNotFoundError,
     AhaResponseError,
     AhaServerError,
@@ -50,8 +51,11 @@ def _page(
     form: str = "object",
     key: str = "pagination",
     rkey: str = "features",
+    total_records: int | None = None,
 ) -> dict[str, Any]:
-    pag: Any = {"total_records": 999, "total_pages": total_pages, "current_page": page}
+    pag: Any = {"total_pages": total_pages, "current_page": page}
+    if total_records is not None:
+        pag["total_records"] = total_records
     if form == "list":
         pag = [pag]
     return {rkey: records, key: pag}
@@ -100,7 +104,7 @@ class Pager:
             start = (page - 1) * per_page
             recs = _recs(start, max(0, min(per_page, self.total - start)))
             return Response(
-                json.dumps(_page(recs, page, pages, self.form, self.key)),
+                json.dumps(_page(recs, page, pages, self.form, self.key, total_records=self.total)),
                 content_type="application/json",
             )
         finally:
@@ -188,7 +192,8 @@ def test_per_page_default_200_and_capped(make_client: Any, httpserver: HTTPServe
     assert pager.calls == [(1, 200), (1, 200), (1, 200)]
 
 
-def test_empty_page_stops(make_client: Any, httpserver: HTTPServer) -> None:
+def test_empty_page_before_the_last_raises(make_client: Any, httpserver: HTTPServer) -> None:
+    # an empty page 2 of 50 is never the end of the list: fetched again, then a typed error
     httpserver.expect_request(
         FEATURES, query_string={"page": "1", "per_page": "2"}
     ).respond_with_json(_page(_recs(0, 2), 1, 50))
@@ -196,8 +201,15 @@ def test_empty_page_stops(make_client: Any, httpserver: HTTPServer) -> None:
         FEATURES, query_string={"page": "2", "per_page": "2"}
     ).respond_with_json(_page([], 2, 50))
     httpserver.expect_request(re.compile(".*")).respond_with_json(_page(_recs(90, 2), 3, 50))
-    ids = [r["id"] for r in make_client(max_concurrency=1).iter_records("features", per_page=2)]
+    ids: list[str] = []
+    with pytest.raises(AhaIncompleteReadError) as info:
+        for r in make_client(max_concurrency=1).iter_records("features", per_page=2):
+            ids.append(r["id"])
     assert ids == ["0", "1"]
+    assert info.value.path == "features" and info.value.page == 2
+    assert "page 2 of 50 holds 0 records" in str(info.value)
+    page2 = [e for e in httpserver.log if e[0].args.get("page") == "2"]
+    assert len(page2) > 1  # fetched again before giving up
 
 
 def test_total_pages_zero(make_client: Any, httpserver: HTTPServer) -> None:
