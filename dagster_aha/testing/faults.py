@@ -6,6 +6,7 @@ import random
 import re
 import threading
 from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 FAULT_KINDS: frozenset[str] = frozenset(
     {
@@ -19,8 +20,20 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "reset_before",
         "reset_after",
         "slow",
+        # read faults: a 200 list response that is wrong (see ``rewrite_list``)
+        "empty_page",
+        "ignore_page",
+        "inconsistent_totals",
+        "future_timestamp",
+        "ignore_fields",
     }
 )
+#: Faults that change a successful list response instead of replacing it.
+READ_FAULT_KINDS: frozenset[str] = frozenset(
+    {"empty_page", "ignore_page", "inconsistent_totals", "future_timestamp", "ignore_fields"}
+)
+#: ``updated_at`` given by ``future_timestamp`` (ten years after the sandbox's seed data).
+FUTURE_TIMESTAMP = "2036-01-01T00:00:00.000Z"
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,11 @@ class Fault:
     """One fault-injection rule.
 
     * ``kind``: ``"429" "500" "502" "503" "504" "html" "malformed_json" "reset_before"
-      "reset_after" "slow"``.
+      "reset_after" "slow"``, or a read fault on a list (GET) response: ``"empty_page"`` (the
+      page's records are gone, its pagination stays), ``"ignore_page"`` (page 1 whatever page
+      was asked for), ``"inconsistent_totals"`` (``total_records`` over-counts by 7),
+      ``"future_timestamp"`` (the page's first record is dated ``FUTURE_TIMESTAMP``) and
+      ``"ignore_fields"`` (``fields=`` ignored: the thin default list items).
     * ``method``: HTTP method to match (``"*"`` for all), case-insensitive.
     * ``path``: a regular expression that must match the **whole** path below ``/api/v1/``
       (``re.fullmatch``), e.g. ``r"features"`` (the list only) or ``r"features/.*"``.
@@ -122,3 +139,31 @@ class FaultPlan:
                 rule.fired += 1
                 return f
         return None
+
+
+def rewrite_query(kind: str | None, query: dict[str, str]) -> dict[str, str]:
+    """The query a read fault makes the sandbox answer instead of ``query``."""
+    if kind == "ignore_page":
+        return {k: v for k, v in query.items() if k != "page"}
+    if kind == "ignore_fields":
+        return {k: v for k, v in query.items() if k != "fields"}
+    return query
+
+
+def rewrite_list(kind: str | None, payload: Any) -> Any:
+    """A list response (``{"<records>": [...], "pagination": {...}}``) as a read fault skews it."""
+    if kind not in ("empty_page", "inconsistent_totals", "future_timestamp"):
+        return payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("pagination"), dict):
+        return payload
+    key = next((k for k, v in payload.items() if isinstance(v, list)), None)
+    if key is None:
+        return payload
+    if kind == "empty_page":
+        payload[key] = []
+    elif kind == "inconsistent_totals":
+        pag = payload["pagination"]
+        pag["total_records"] = int(pag.get("total_records") or 0) + 7
+    elif payload[key] and isinstance(payload[key][0], dict):
+        payload[key][0]["updated_at"] = FUTURE_TIMESTAMP
+    return payload

@@ -26,7 +26,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from dagster_aha.testing.connection import DropConnection, KeepAliveHandler
 from dagster_aha.testing.errors import SandboxError
-from dagster_aha.testing.faults import Fault, FaultPlan
+from dagster_aha.testing.faults import (
+    READ_FAULT_KINDS,
+    Fault,
+    FaultPlan,
+    rewrite_list,
+    rewrite_query,
+)
 from dagster_aha.testing.http import Response, dispatch, error_response
 from dagster_aha.testing.ratelimit import RateLimiter
 from dagster_aha.testing.state import SandboxState
@@ -393,6 +399,14 @@ class AhaSandbox:
         admitted, rl_headers = self.limiter.admit()
         if not admitted:
             resp = error_response(429, "Rate limit exceeded. Retry after X-Ratelimit-Reset.")
+        elif fkind in READ_FAULT_KINDS and method == "GET":
+            resp = self._authorized(
+                environ, method, path, raw_path, rewrite_query(fkind, query), body, bad_json
+            )
+            if resp.status == 200:
+                resp = Response(
+                    200, json.dumps(rewrite_list(fkind, json.loads(resp.body))).encode()
+                )
         else:
             resp = self._authorized(environ, method, path, raw_path, query, body, bad_json)
         resp.headers.update(rl_headers)

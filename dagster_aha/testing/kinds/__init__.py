@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dagster_aha.testing.kinds import (
     custom_object_records,
+    deletions,
     epics,
     features,
     goals,
@@ -37,4 +38,4 @@ REGISTRY: dict[str, Kind] = {
 }
 SINGULAR_TO_PLURAL: dict[str, str] = {k.singular: k.name for k in REGISTRY.values()}
 
-__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "pivot_reports"]
+__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "deletions", "pivot_reports"]

@@ -20,6 +20,7 @@ from typing import Any
 from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
 from dagster_aha.testing.kinds.base import Kind
+from dagster_aha.testing.kinds.deletions import deletion_item
 from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
 from dagster_aha.testing.kinds.users import build_me
 from dagster_aha.testing.state import filters, writes
@@ -66,6 +67,8 @@ class SandboxState:
         self._last_ms = 0
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
+        #: the recycle bin (``GET deletions``): one item per deleted record, oldest first
+        self.deletions: list[dict[str, Any]] = []
         self.me_id = ""
         if data is not None:
             self._restore(data)
@@ -208,6 +211,7 @@ class SandboxState:
                     "statuses": self.statuses,
                     "reports": self.reports,
                     "records": {k: list(v.values()) for k, v in self._records.items()},
+                    "deletions": self.deletions,
                 }
             )
 
@@ -224,6 +228,7 @@ class SandboxState:
         for kind in REGISTRY:
             for rec in data["records"].get(kind, []):
                 self.store(kind, rec)
+        self.deletions = list(data.get("deletions", []))
 
     # ------------------------------------------------------------------ writes
     def apply_changes(self, kind: str, rec: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -276,12 +281,15 @@ class SandboxState:
             raise ValueError(e.message) from None
 
     def delete(self, kind: str, id_or_ref: str) -> None:
+        """Delete a record; it goes to the recycle bin (``GET deletions``)."""
         with self.lock:
             rec = self.require(kind, id_or_ref)
             self._remove(kind, rec["id"])
+            self.deletions.append(deletion_item(self, kind, rec))
 
     def delete_record(self, kind: str, id_or_ref: str) -> None:
-        """Delete a record (KeyError if absent)."""
+        """Delete a record "behind the client's back", as a DELETE would (KeyError if absent);
+        it is listed by ``GET deletions``."""
         try:
             self.delete(SINGULAR_TO_PLURAL.get(kind, kind), id_or_ref)
         except SandboxError:
