@@ -4,6 +4,12 @@
 ``build_aha_dlt_assets(...)`` makes Dagster assets of it (``dagster_dlt.dlt_assets``).
 """
 
+from dagster_aha.dlt.assets import (
+    AhaLandingRunConfig,
+    DagsterAhaDltTranslator,
+    build_aha_dlt_assets,
+)
+from dagster_aha.dlt.landing import AhaLanding
 from dagster_aha.dlt.source import (
     DELETED_COLUMN,
     CustomTable,
@@ -15,9 +21,13 @@ from dagster_aha.dlt.source import (
 
 __all__ = [
     "DELETED_COLUMN",
+    "AhaLanding",
+    "AhaLandingRunConfig",
     "CustomTable",
+    "DagsterAhaDltTranslator",
     "LandingStats",
     "PivotReport",
     "TableRun",
     "aha_dlt_source",
+    "build_aha_dlt_assets",
 ]

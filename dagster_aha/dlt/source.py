@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -130,7 +130,7 @@ class _Run:
 
     def __init__(
         self,
-        aha: AhaResource | AhaClient,
+        aha: AhaResource | AhaClient | Callable[[], AhaClient],
         *,
         lookback: timedelta,
         deletes: Literal["hard", "soft"],
@@ -154,9 +154,13 @@ class _Run:
     def client(self) -> AhaClient:
         with self._lock:
             if self._client is None:
-                self._client = (
-                    self.aha if isinstance(self.aha, AhaClient) else self.aha.get_client()
-                )
+                aha = self.aha
+                if isinstance(aha, AhaClient):
+                    self._client = aha
+                elif isinstance(aha, AhaResource):
+                    self._client = aha.get_client()
+                else:
+                    self._client = aha()
             return self._client
 
     def recycle_bin(self) -> Any:
@@ -307,7 +311,7 @@ def _pivot_resource(run: _Run, report: PivotReport) -> DltResource:
 
 
 def aha_dlt_source(
-    aha: AhaResource | AhaClient,
+    aha: AhaResource | AhaClient | Callable[[], AhaClient],
     *,
     streams: Sequence[str] = DEFAULT_STREAMS,
     pivot_reports: Sequence[PivotReport | Mapping[str, Any] | str | int] = (),
@@ -324,8 +328,8 @@ def aha_dlt_source(
     """A dlt source of Aha! records: one resource (table) per stream, report and custom table.
 
     Args:
-        aha: an ``AhaResource`` or an ``AhaClient``; the client is only created (and the API
-            only called) when the pipeline extracts.
+        aha: an ``AhaResource`` or an ``AhaClient`` (or a function returning a client); the
+            client is only created (and the API only called) when the pipeline extracts.
         streams: record streams (``dagster_aha.sources.streams.STREAMS``), each merged by
             ``id`` (``write_disposition="merge"``), read incrementally on ``updated_at`` where
             Aha! supports ``updated_since``.
