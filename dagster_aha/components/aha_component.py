@@ -54,7 +54,7 @@ from dagster_aha.sources import (
     build_aha_assets,
 )
 
-__all__ = ["AhaComponent", "AhaDestinationModel", "AhaPivotReportModel"]
+__all__ = ["AhaComponent", "AhaDestinationModel", "AhaLandingModel", "AhaPivotReportModel"]
 
 _ENV_TEMPLATE_RE = re.compile(
     r"""^\s*\{\{\s*(?:env\.([A-Za-z_][A-Za-z0-9_]*)|env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
@@ -103,6 +103,28 @@ class AhaPivotReportModel(dg.Model, dg.Resolvable):
     view: Literal["list", "pivot"] = "list"
     value: Literal["plain", "html", "rich", "id"] = "plain"
     description: str | None = None
+
+
+class AhaLandingModel(dg.Model, dg.Resolvable):
+    """``landing:``: land the streams and pivot reports in a dlt destination (merged tables).
+
+    Needs the extra ``dagster-aha[dlt]``. ``credentials`` (DuckDB: a file path, Postgres: a
+    URL) is best written ``"{{ env.NAME }}"``: read when a run starts, never while loading.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    destination: str = "duckdb"
+    dataset: str = "aha"
+    pipeline_name: str = "aha"
+    credentials: DeferredEnvStr = None
+    pipelines_dir: DeferredEnvStr = None
+    deletes: Literal["hard", "soft"] = "hard"
+    deletions_feed: bool = True
+    reconcile_every_hours: float | None = 24.0
+    """Hours between id listings that remove what Aha! no longer has (0: each run, null: never)."""
+    options: dict[str, Any] = {}
+    """More keyword arguments of the dlt destination."""
 
 
 class AhaDestinationModel(dg.Model, dg.Resolvable):
@@ -203,7 +225,10 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     key_prefix: list[str] = ["aha"]
     group_name: str | None = "aha"
     fields: dict[str, list[str]] | list[str] | None = None
-    incremental: bool = True
+    landing: AhaLandingModel | None = None
+    """Land the streams and pivot reports as merged tables (dlt) instead of asset values."""
+    incremental: bool = False
+    """Without ``landing``: store only the changed records (a delta) as each asset's value."""
     lookback_minutes: float = 5.0
     pool: str | None = "aha"
 
@@ -246,10 +271,40 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
             subdomain=self.subdomain, base_url=self.base_url, api_key=self.api_key, **options
         )
 
+    def _landed_assets(self, landing: AhaLandingModel) -> list[Any]:
+        from dagster_aha.dlt import AhaLanding, PivotReport, build_aha_dlt_assets
+        from dagster_aha.dlt.deletes import reconcile_period
+
+        return build_aha_dlt_assets(
+            streams=self.streams,
+            pivot_reports=[
+                PivotReport(str(r.report_id), r.name, r.view, r.value) for r in self.pivot_reports
+            ],
+            landing=AhaLanding(
+                destination=landing.destination,
+                dataset=landing.dataset,
+                pipeline_name=landing.pipeline_name,
+                credentials=landing.credentials,
+                pipelines_dir=landing.pipelines_dir,
+                options=landing.options,
+            ),
+            resource_key=self.resource_key,
+            key_prefix=self.key_prefix,
+            group_name=self.group_name,
+            fields=self.fields,
+            lookback=timedelta(minutes=self.lookback_minutes),
+            deletes=landing.deletes,
+            deletions_feed=landing.deletions_feed,
+            reconcile_every=reconcile_period(landing.reconcile_every_hours),
+            pool=self.pool,
+        )
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         translator = self._translator()
         assets: list[Any] = []
-        if self.streams:
+        if self.landing is not None and (self.streams or self.pivot_reports):
+            assets.extend(self._landed_assets(self.landing))
+        elif self.streams:
             assets.extend(
                 build_aha_assets(
                     streams=self.streams,
@@ -263,7 +318,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     pool=self.pool,
                 )
             )
-        for report in self.pivot_reports:
+        for report in self.pivot_reports if self.landing is None else ():
             assets.append(
                 aha_pivot_report_asset(
                     str(report.report_id),

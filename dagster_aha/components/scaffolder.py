@@ -61,7 +61,9 @@ class AhaComponentScaffolder(dg.Scaffolder[AhaScaffoldParams]):
             "subdomain": params.subdomain or f"{{{{ env.{params.subdomain_env_var} }}}}",
             "api_key": f"{{{{ env.{params.api_key_env_var} }}}}",
             "streams": list(params.streams or SCAFFOLD_STREAMS),
-            "incremental": True,
+            # landed tables (dlt), merged by id, deletes applied: an embedded DuckDB file
+            # (aha.duckdb in the working directory) unless told otherwise
+            "landing": {"destination": "duckdb", "dataset": "aha"},
             "pool": "aha",
         }
         dg.scaffold_component(request, attributes)

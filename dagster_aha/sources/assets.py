@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -37,12 +37,12 @@ from dagster import (
 # Not re-exported at the top level of dagster 1.13; the documented metadata-set classes.
 from dagster._core.definitions.metadata import TableMetadataSet
 
-from dagster_aha.client import AhaClient, PageInfo
+from dagster_aha.client import AhaClient, ListReadReport, PageInfo, cap_cursor
 from dagster_aha.sources.checks import evaluate_checks, record_check_specs
 from dagster_aha.sources.metadata import (
     AhaMetadataSet,
     infer_column_schema,
-    json_native_rows,
+    json_native_in_place,
     markdown_preview,
 )
 from dagster_aha.sources.streams import (
@@ -54,6 +54,7 @@ from dagster_aha.sources.streams import (
     get_stream,
     resolve_fields,
 )
+from dagster_aha.sources.timestamps import format_ts, max_updated_at, parse_ts
 from dagster_aha.sources.translator import AhaAssetProps, DagsterAhaTranslator
 
 # NB: no ``from __future__ import annotations`` here: Dagster reads the ``config`` parameter's
@@ -89,41 +90,9 @@ class AhaReadConfig(Config):
 # timestamps and cursors
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    """Parse an Aha! timestamp (``2019-01-01T00:00:00.000Z``); ``None`` when not parseable."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.10's fromisoformat wants 0, 3 or 6 fractional digits.
-    match = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)", text)
-    if match:
-        head, frac, tail = match.groups()
-        if frac:
-            digits = (frac[1:] + "000000")[:6]
-            frac = "." + digits
-        text = head + (frac or "") + tail
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _format_ts(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _max_updated_at(rows: Sequence[Mapping[str, Any]]) -> datetime | None:
-    best: datetime | None = None
-    for row in rows:
-        ts = _parse_ts(row.get("updated_at"))
-        if ts is not None and (best is None or ts > best):
-            best = ts
-    return best
+_parse_ts = parse_ts
+_format_ts = format_ts
+_max_updated_at = max_updated_at
 
 
 def _previous_cursor(
@@ -157,6 +126,7 @@ class _ReadOutcome:
     requests: int
     pages: int
     duration_s: float
+    delta: bool = False  # the value holds only the records changed since the cursor
 
 
 class _Progress:
@@ -212,6 +182,7 @@ def _read_stream(
     product: str | None,
     since: datetime | None,
     product_ids: list[str] | None,
+    reports: list[ListReadReport],
 ) -> list[dict[str, Any]]:
     """Read every list page of ``stream`` (for one product when ``product`` is set).
 
@@ -232,13 +203,17 @@ def _read_stream(
     anonymous: list[dict[str, Any]] = []
     for path in paths:
         progress.start_path(path, len(by_id) + len(anonymous))
+        report = ListReadReport()
+        reports.append(report)
         for record in client.iter_records(
             path,
             params=params,
             fields=list(fields),
             record_key=stream.record_key,
             on_page=progress,
+            report=report,
         ):
+            json_native_in_place(record)  # converted as it streams in: no second copy
             rid = record.get("id")
             if rid is None:
                 anonymous.append(record)
@@ -250,7 +225,7 @@ def _read_stream(
                 if old is not None and new is not None and new < old:
                     continue
             by_id[str(rid)] = record
-    return json_native_rows([*by_id.values(), *anonymous])
+    return [*by_id.values(), *anonymous]
 
 
 def _read_with_cursor(
@@ -273,6 +248,7 @@ def _read_with_cursor(
     since = previous - lookback if previous is not None and not full_refresh else None
     before_requests, before_pages = _stats_counts(client)
     started = time.monotonic()
+    reports: list[ListReadReport] = []
     rows = _read_stream(
         context,
         client,
@@ -282,22 +258,49 @@ def _read_with_cursor(
         product=product,
         since=since,
         product_ids=product_ids,
+        reports=reports,
     )
     duration = time.monotonic() - started
     after_requests, after_pages = _stats_counts(client)
-    seen = _max_updated_at(rows)
-    cursor = seen
-    if since is not None and previous is not None and (seen is None or previous > seen):
-        cursor = previous
+    cursor = _next_cursor(context, label, rows, reports, previous if since is not None else None)
     return _ReadOutcome(
         rows=rows,
         sync_mode="incremental" if since is not None else "full",
+        delta=since is not None,
         cursor=cursor,
         updated_since=_format_ts(since) if since is not None else None,
         requests=after_requests - before_requests,
         pages=after_pages - before_pages,
         duration_s=duration,
     )
+
+
+def _next_cursor(
+    context: AssetExecutionContext,
+    label: str,
+    rows: Sequence[Mapping[str, Any]],
+    reports: Sequence[ListReadReport],
+    previous: datetime | None,
+) -> datetime | None:
+    """The cursor after a complete read: the newest ``updated_at``, never past the server's
+    clock; none at all when records came back without ``updated_at`` (next read is full)."""
+    undated = sum(1 for r in rows if _parse_ts(r.get("updated_at")) is None)
+    if undated:
+        context.log.warning(
+            f"{label}: {undated} record(s) without updated_at (the list ignored fields=?): "
+            "no cursor is kept, the next read is full"
+        )
+        return None
+    times = [r.server_time for r in reports if r.server_time is not None]
+    cursor, future = cap_cursor(_max_updated_at(rows), max(times) if times else None)
+    if future:
+        context.log.warning(
+            f"{label}: a record is dated after the server's clock; the cursor stops at "
+            f"{_format_ts(cursor) if cursor else '?'}"
+        )
+    if previous is not None and (cursor is None or previous > cursor):
+        cursor = previous
+    return cursor
 
 
 def _materialization_metadata(
@@ -321,6 +324,11 @@ def _materialization_metadata(
     return {
         **table,
         **aha,
+        "aha/value": (
+            "delta: only the records changed since the previous cursor (incremental=True)"
+            if outcome.delta
+            else "full: every record of the stream"
+        ),
         "aha/preview": markdown_preview(rows),
         "aha/account_url": MetadataValue.url(client.account_url),
     }
@@ -504,7 +512,7 @@ def build_aha_assets(
     key_prefix: Sequence[str] = ("aha",),
     group_name: str | None = "aha",
     fields: FieldsOption = None,
-    incremental: bool = True,
+    incremental: bool = False,
     lookback: timedelta = timedelta(minutes=5),
     product_partitions: ProductPartitions = None,
     translator: DagsterAhaTranslator | None = None,
@@ -521,11 +529,13 @@ def build_aha_assets(
         fields: ``None`` for each stream's default ``fields=`` list, one list for all streams,
             or a mapping from stream name to list. ``id``, ``updated_at`` and the checked keys
             are always requested.
-        incremental: read only records updated since the last materialization's cursor (minus
-            ``lookback``) for streams whose list supports ``updated_since``. The asset value of
-            such a run is the delta (changed records, de-duplicated by id) and its metadata says
-            ``aha/sync_mode: incremental``; the first run, streams without ``updated_since``
-            (goals, users, teams) and forced refreshes are full reads (``full``).
+        incremental: ``False`` (default): every run reads every record, so the stored value is
+            always the whole stream. ``True``: read only records updated since the last
+            materialization's cursor (minus ``lookback``) for streams whose list supports
+            ``updated_since``; the value of such a run is then ONLY the delta (changed records,
+            de-duplicated by id, deletions unseen), its metadata says ``aha/value: delta`` and
+            ``aha/sync_mode: incremental``. For complete incremental tables land them instead
+            (``dagster_aha.dlt.build_aha_dlt_assets``).
         lookback: overlap subtracted from the cursor; records in the overlap are emitted again.
         product_partitions: ``None``; a list of product ids/prefixes (static partitions);
             ``"dynamic"`` (a ``DynamicPartitionsDefinition`` named ``aha_products``, filled by
@@ -607,7 +617,7 @@ def aha_custom_table_asset(
     key_prefix: Sequence[str] = ("aha",),
     group_name: str | None = "aha",
     fields: Sequence[str] | str | None = None,
-    incremental: bool = True,
+    incremental: bool = False,
     lookback: timedelta = timedelta(minutes=5),
     translator: DagsterAhaTranslator | None = None,
     pool: str | None = "aha",

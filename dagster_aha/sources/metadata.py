@@ -77,6 +77,22 @@ def _native(value: Any, key: str | None = None) -> Any:
     return str(value)
 
 
+def json_native_in_place(record: dict[str, Any]) -> dict[str, Any]:
+    """Make one freshly parsed record JSON-native without copying it (ids become strings).
+
+    The read path converts each record as it streams in, so no second copy of the account's
+    records is ever built.
+    """
+    for key, value in record.items():
+        if isinstance(value, (dict, list, tuple)) or (
+            isinstance(value, int) and not isinstance(value, bool) and _is_id_key(str(key))
+        ):
+            record[key] = _native(value, str(key))
+        elif not (value is None or isinstance(value, (str, float, bool, int))):
+            record[key] = str(value)
+    return record
+
+
 def json_native_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copy records into JSON-native dicts, turning integer ``id`` / ``*_id`` values into strings.
 

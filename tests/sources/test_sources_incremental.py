@@ -29,7 +29,7 @@ def _cursor_minus(cursor: str, delta: timedelta) -> str:
 
 def test_second_run_reads_only_changed_records(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    assets = build_aha_assets(streams=STREAMS, lookback=timedelta(0))
+    assets = build_aha_assets(streams=STREAMS, lookback=timedelta(0), incremental=True)
     first = run(assets, aha, instance=instance)
     cursors = {s: first.metadata(f"aha/{s}")["aha/cursor"] for s in STREAMS}
     assert {first.metadata(f"aha/{s}")["aha/sync_mode"] for s in STREAMS} == {"full"}
@@ -48,6 +48,7 @@ def test_second_run_reads_only_changed_records(aha: AhaSandbox) -> None:
 
     md = second.metadata("aha/features")
     assert md["aha/sync_mode"] == "incremental"
+    assert md["aha/value"].startswith("delta")  # an explicit delta value says so
     assert md["aha/updated_since"] == cursors["features"]
     assert md["aha/cursor"] == changed_feature["updated_at"]
     assert md["dagster/row_count"] == 1
@@ -90,7 +91,7 @@ def test_second_run_reads_only_changed_records(aha: AhaSandbox) -> None:
 
 def test_default_lookback_overlaps_the_cursor(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    assets = build_aha_assets(streams=["ideas"])
+    assets = build_aha_assets(streams=["ideas"], incremental=True)
     cursor = run(assets, aha, instance=instance).metadata("aha/ideas")["aha/cursor"]
     aha.clear_requests()
     run(assets, aha, instance=instance)
@@ -98,18 +99,23 @@ def test_default_lookback_overlaps_the_cursor(aha: AhaSandbox) -> None:
     assert request.query["updated_since"] == _cursor_minus(cursor, timedelta(minutes=5))
 
 
-def test_incremental_false_always_reads_everything(aha: AhaSandbox) -> None:
+def test_by_default_every_stored_value_is_the_whole_stream(aha: AhaSandbox) -> None:
+    # the default factory never stores a delta: a second run's value is every record again
     instance = dg.DagsterInstance.ephemeral()
-    assets = build_aha_assets(streams=["features"], incremental=False)
+    assets = build_aha_assets(streams=["features"])
     run(assets, aha, instance=instance)
+    aha.state.update_record("feature", "PRJ1-2", name="Renamed in Aha!")
     second = run(assets, aha, instance=instance)
     assert len(second.rows("aha/features")) == aha.state.count("features")
+    assert second.metadata("aha/features")["aha/value"].startswith("full")
     assert not [r for r in aha.requests if "updated_since" in r.query]
 
 
 def test_custom_table_is_incremental(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    asset = aha_custom_table_asset("PRJ1", "customers", name="customers", lookback=timedelta(0))
+    asset = aha_custom_table_asset(
+        "PRJ1", "customers", name="customers", lookback=timedelta(0), incremental=True
+    )
     first = run([asset], aha, instance=instance)
     record = first.rows("aha/customers")[0]
     aha.state.update_record("custom_object_record", record["id"], custom_fields={"name": "Acme"})
@@ -119,7 +125,7 @@ def test_custom_table_is_incremental(aha: AhaSandbox) -> None:
 
 
 def test_static_product_partitions(aha: AhaSandbox) -> None:
-    assets = build_aha_assets(product_partitions=["PRJ1", "PRJ2"])
+    assets = build_aha_assets(product_partitions=["PRJ1", "PRJ2"], incremental=True)
     by_product, account = assets
     assert by_product.partitions_def == dg.StaticPartitionsDefinition(["PRJ1", "PRJ2"])
     assert account.partitions_def is None
@@ -154,7 +160,9 @@ def test_static_product_partitions(aha: AhaSandbox) -> None:
 
 def test_dynamic_partitions_sensor_and_partition_reads(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    by_product, _account = build_aha_assets(product_partitions="dynamic", lookback=timedelta(0))
+    by_product, _account = build_aha_assets(
+        product_partitions="dynamic", lookback=timedelta(0), incremental=True
+    )
     assert isinstance(by_product.partitions_def, dg.DynamicPartitionsDefinition)
     assert by_product.partitions_def.name == AHA_PRODUCTS_PARTITIONS_NAME
 

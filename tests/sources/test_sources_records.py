@@ -226,7 +226,7 @@ def test_custom_resource_key(aha: AhaSandbox) -> None:
 
 
 def test_spec_metadata_describes_the_stream() -> None:
-    [assets] = build_aha_assets(streams=["releases", "goals"])
+    [assets] = build_aha_assets(streams=["releases", "goals"], incremental=True)
     specs = {s.key.to_user_string(): s for s in assets.specs}
     rel = specs["aha/releases"].metadata
     assert rel["aha/list_path"] == "products/{product}/releases"
