@@ -6,9 +6,8 @@ daily schedule. Resources are bound here for all of them:
 
 * ``aha``: your account when ``AHA_SUBDOMAIN`` and ``AHA_API_KEY`` are set, else the local
   sandbox (see :mod:`aha_example.aha`);
-* ``io_manager``: lands record lists in ``.data/aha_example.duckdb`` (see
-  :mod:`aha_example.warehouse`);
-* ``duckdb``: the same file, for the SQL model.
+* ``duckdb``: ``.data/aha_example.duckdb``, where the component's ``landing:`` (dlt) lands the
+  Aha! tables (dataset ``aha``), for the SQL model.
 
 Runs use the in-process executor: a run's steps share one process, hence one sandbox and one
 DuckDB writer (DuckDB allows a single writing process per file).
@@ -25,16 +24,15 @@ from dagster_duckdb import DuckDBResource
 
 from aha_example import settings
 from aha_example.aha import build_aha_resource
-from aha_example.warehouse import DuckDBRecordsIOManager
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     database = str(settings.duckdb_path())
+    settings.export_landing_env()
     project = dg.Definitions(
         resources={
             "aha": build_aha_resource(),
-            "io_manager": DuckDBRecordsIOManager(database=database),
             "duckdb": DuckDBResource(database=database),
         },
         executor=dg.in_process_executor,

@@ -10,8 +10,9 @@ directory (so the second demo run reads incrementally):
 
 1. the write flow: ``intake/feature_requests`` (the CSV) -> ``aha/intake_features`` (create the
    features, or update them when they already exist) + its dead letter;
-2. the read flow (``aha_read_job``): products, releases, features (incremental, merged by id),
-   epics, two custom pivot reports (list and pivot view) -> DuckDB, then the SQL model
+2. the read flow (``aha_read_job``): products, releases, features, epics (landed by dlt:
+   incremental, merged by id, deletes applied), two custom pivot reports (list and pivot view,
+   replaced) -> DuckDB, then the SQL model
    ``analytics.feature_status_by_release``.
 
 It then prints the counts, the write outcomes, where the DuckDB file is and the one-line query.
@@ -61,11 +62,8 @@ def _intake_counts(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(features carrying an external_id, distinct external_ids) in ``aha.features``."""
     row = conn.execute(
         """
-        SELECT count(*), count(DISTINCT ext) FROM (
-            SELECT cf.value->>'value' AS ext
-            FROM aha.features AS f, json_each(coalesce(f.custom_fields, '[]')) AS cf
-            WHERE cf.value->>'key' = 'external_id' AND cf.value->>'value' IS NOT NULL
-        )
+        SELECT count(custom_fields__external_id), count(DISTINCT custom_fields__external_id)
+        FROM aha.features
         """
     ).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
@@ -91,6 +89,7 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
         ):
             path.unlink(missing_ok=True)
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(settings.dlt_pipelines_dir(), ignore_errors=True)
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():
@@ -142,9 +141,10 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
         for key, meta in sorted(
             _materializations(read).items(), key=lambda kv: kv[0].to_user_string()
         ):
-            rows = meta.get("dagster/row_count")
+            landed = "aha/rows_loaded" in meta
+            rows = meta.get("aha/rows_loaded") if landed else meta.get("dagster/row_count")
             mode = meta.get("aha/sync_mode")
-            table_rows = meta.get("duckdb/table_row_count")
+            table_rows = meta.get("dagster/row_count") if landed else None
             reads[key.to_user_string()] = {
                 "rows": rows,
                 "sync_mode": mode,
@@ -155,6 +155,9 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
                 detail += f" read ({mode})"
             if table_rows is not None:
                 detail += f", {table_rows} in DuckDB"
+                deleted = meta.get("aha/deletes_applied")
+                if deleted:
+                    detail += f", {deleted} deleted"
             print(f"   {key.to_user_string():<40} {detail}", file=out)
         summary["read"] = reads
         summary["read_success"] = read.success

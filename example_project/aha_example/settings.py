@@ -3,7 +3,8 @@
 Everything the example writes lives in one data directory, ``example_project/.data/`` by default
 (override with ``AHA_EXAMPLE_DATA_DIR``, which the tests do):
 
-* ``aha_example.duckdb``: the warehouse the record assets land in;
+* ``aha_example.duckdb``: the warehouse the Aha! tables land in (dlt, dataset ``aha``);
+* ``dlt_pipelines/``: dlt's working files (the cursors are also kept in the DuckDB file);
 * ``sandbox_state.json``: the local Aha! sandbox's records, so later runs see earlier writes;
 * ``sandbox.lock``: taken by the process that currently runs the sandbox.
 """
@@ -37,6 +38,21 @@ def data_dir() -> Path:
 
 def duckdb_path() -> Path:
     return data_dir() / "aha_example.duckdb"
+
+
+def dlt_pipelines_dir() -> Path:
+    return data_dir() / "dlt_pipelines"
+
+
+#: read by ``defs/aha_ingest/defs.yaml`` (``landing:``) when a run starts
+DUCKDB_ENV = "AHA_EXAMPLE_DUCKDB"
+DLT_DIR_ENV = "AHA_EXAMPLE_DLT_DIR"
+
+
+def export_landing_env() -> None:
+    """Point the component's ``landing:`` at this data directory (set on every load)."""
+    os.environ[DUCKDB_ENV] = str(duckdb_path())
+    os.environ[DLT_DIR_ENV] = str(dlt_pipelines_dir())
 
 
 def sandbox_state_path() -> Path:

@@ -1,4 +1,6 @@
-"""Downstream of the landed Aha! records: a DuckDB SQL model, and the daily read schedule."""
+"""Downstream of the landed Aha! tables (dlt, dataset ``aha``): a DuckDB SQL model, and the
+daily read schedule. Nested objects are ``parent__child`` columns (``release__id``), custom
+fields one ``custom_fields__<key>`` column each."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -8,18 +10,13 @@ FEATURE_STATUS_BY_RELEASE = dg.AssetKey(["analytics", "feature_status_by_release
 FEATURE_STATUS_SQL = """
 CREATE OR REPLACE TABLE analytics.feature_status_by_release AS
 SELECT
-    coalesce(r.reference_num, f.release->>'reference_num', '(no release)') AS release,
-    coalesce(r.name, f.release->>'name') AS release_name,
-    coalesce(f.workflow_status->>'name', '(no status)') AS status,
+    coalesce(r.reference_num, f.release__reference_num, '(no release)') AS release,
+    coalesce(r.name, f.release__name) AS release_name,
+    coalesce(f.workflow_status__name, '(no status)') AS status,
     count(*) AS features,
-    count(*) FILTER (
-        WHERE EXISTS (
-            SELECT 1 FROM json_each(coalesce(f.custom_fields, '[]')) AS cf
-            WHERE cf.value->>'key' = 'external_id' AND cf.value->>'value' IS NOT NULL
-        )
-    ) AS from_intake
+    count(f.custom_fields__external_id) AS from_intake
 FROM aha.features AS f
-LEFT JOIN aha.releases AS r ON r.id = f.release->>'id'
+LEFT JOIN aha.releases AS r ON r.id = f.release__id
 GROUP BY ALL
 ORDER BY release, status
 """
