@@ -1,7 +1,8 @@
 """Where Aha! records land: a dlt destination, dataset and pipeline, from plain settings.
 
-The default is an embedded DuckDB file (``<pipeline_name>.duckdb`` in the working directory,
-or the file named by ``credentials``). Any dlt destination works by name (``postgres``,
+The default is an embedded DuckDB file (``<pipeline_name>_landing.duckdb``, i.e.
+``aha_landing.duckdb``, in the working directory, or the file named by ``credentials``; do not
+name the file after the dataset: DuckDB would see ``aha.features`` as ambiguous). Any dlt destination works by name (``postgres``,
 ``snowflake``, ``bigquery``, ``filesystem``, ...); its credentials come from ``credentials``
 (a value or a ``dg.EnvVar``, read only when a run builds the pipeline) or from dlt's own
 configuration (``DESTINATION__POSTGRES__CREDENTIALS``, ``.dlt/secrets.toml``), never from code.
@@ -53,7 +54,9 @@ class AhaLanding:
     def destination_factory(self, *, resolve: bool = True) -> Any:
         credentials = _value(self.credentials) if resolve else None
         if self.destination == "duckdb" and credentials is None:
-            credentials = f"{self.pipeline_name}.duckdb"
+            # not "<dataset>.duckdb": DuckDB names the catalog after the file, and a catalog
+            # named like the dataset (schema) makes every "aha.features" ambiguous
+            credentials = f"{self.pipeline_name}_landing.duckdb"
         return Destination.from_reference(
             self.destination, credentials=credentials, **dict(self.options)
         )
