@@ -2,9 +2,9 @@
 
 The default is an embedded DuckDB file (``<pipeline_name>_landing.duckdb``, i.e.
 ``aha_landing.duckdb``, in the working directory, or the file named by ``credentials``; do not
-name the file after the dataset: DuckDB would see ``aha.features`` as ambiguous). Any dlt destination works by name (``postgres``,
-``snowflake``, ``bigquery``, ``filesystem``, ...); its credentials come from ``credentials``
-(a value or a ``dg.EnvVar``, read only when a run builds the pipeline) or from dlt's own
+name the file after the dataset: DuckDB would see ``aha.features`` as ambiguous). Any dlt
+destination works by name (``postgres``, ``snowflake``, ``bigquery``, ``filesystem``, ...);
+its credentials come from ``credentials`` (a value or a ``dg.EnvVar``, read only when a run builds the pipeline) or from dlt's own
 configuration (``DESTINATION__POSTGRES__CREDENTIALS``, ``.dlt/secrets.toml``), never from code.
 """
 
