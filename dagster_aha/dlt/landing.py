@@ -1,11 +1,12 @@
 """Where Aha! records land: a dlt destination, dataset and pipeline, from plain settings.
 
-The default is an embedded DuckDB file (``<pipeline_name>_landing.duckdb``, i.e.
-``aha_landing.duckdb``, in the working directory, or the file named by ``credentials``; do not
-name the file after the dataset: DuckDB would see ``aha.features`` as ambiguous). Any dlt
-destination works by name (``postgres``, ``snowflake``, ``bigquery``, ``filesystem``, ...);
-its credentials come from ``credentials`` (a value or a ``dg.EnvVar``, read only when a run builds the pipeline) or from dlt's own
-configuration (``DESTINATION__POSTGRES__CREDENTIALS``, ``.dlt/secrets.toml``), never from code.
+The default is an embedded DuckDB file, ``<pipeline_name>_landing.duckdb`` (that is
+``aha_landing.duckdb``) in the working directory, or the file named by ``credentials``. Do not
+name the file after the dataset: DuckDB would then read ``aha.features`` as ambiguous. Any dlt
+destination works by name (``postgres``, ``snowflake``, ``bigquery``, ``filesystem``, ...); its
+credentials come from ``credentials`` (a value or a ``dg.EnvVar``, read only when a run builds
+the pipeline) or from dlt's own configuration (``DESTINATION__POSTGRES__CREDENTIALS``,
+``.dlt/secrets.toml``), never from code.
 """
 
 from __future__ import annotations
