@@ -1,0 +1,204 @@
+"""Landing benchmark: extraction alone vs extraction + dlt normalize + load into DuckDB.
+
+    python -m benchmarks.landing --records 60000 --records 300000 --json landing.json
+
+The sandbox runs in this process without rate limits or latency (the point is the cost of
+landing, not Aha!'s ceiling of 60,000 records/min); each variant runs in its own spawned
+interpreter, so its peak RSS is its own:
+
+* ``extract``: ``AhaClient.iter_records("features", fields=...)``, records counted and dropped;
+* ``land``: ``aha_dlt_source(client, streams=["features"])`` through ``dlt.pipeline`` into a
+  fresh DuckDB file, with the extract, normalize and load steps timed separately; the landed
+  table is then counted (``count(DISTINCT id)`` must equal the sandbox's features).
+
+Figures: wall seconds, records/s, normalize+load records/s (the landing's own throughput, to
+compare with Aha!'s 1,000 records/s) and peak RSS (MiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from benchmarks.common import Column, format_table, mib, run_in_subprocess, write_json
+from benchmarks.sandbox import start_sandbox
+
+VARIANTS = ("extract", "land")
+FIELDS = None  # the stream's default fields= list
+
+
+def _client(url: str, api_key: str, concurrency: int) -> Any:
+    from dagster_aha.client import AhaClient
+
+    return AhaClient(
+        base_url=url,
+        api_key=api_key,
+        requests_per_second=1e9,
+        requests_per_minute=1e12,
+        max_concurrency=concurrency,
+        backoff_base=0.01,
+        backoff_max=0.1,
+    )
+
+
+def extract_variant(url: str, api_key: str, concurrency: int) -> dict[str, Any]:
+    """Every feature through the client, nothing kept."""
+    from dagster_aha.sources.streams import STREAMS, resolve_fields
+
+    stream = STREAMS["features"]
+    started = time.monotonic()
+    n = 0
+    with _client(url, api_key, concurrency) as client:
+        for _ in client.iter_records(
+            "features", fields=list(resolve_fields(stream, FIELDS)), record_key="features"
+        ):
+            n += 1
+    wall = time.monotonic() - started
+    return {"records": n, "wall_s": wall, "extract_s": wall}
+
+
+def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict[str, Any]:
+    """Every feature landed in a fresh DuckDB file (full load, merge disposition)."""
+    import dlt
+
+    from dagster_aha.dlt import aha_dlt_source
+
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_landing",
+        pipelines_dir=os.path.join(workdir, "dlt"),
+        destination=dlt.destinations.duckdb(os.path.join(workdir, "landed.duckdb")),
+        dataset_name="aha",
+    )
+    with _client(url, api_key, concurrency) as client:
+        source = aha_dlt_source(
+            client, streams=["features"], deletions_feed=False, reconcile_every=None
+        )
+        t0 = time.monotonic()
+        pipeline.extract(source)
+        t1 = time.monotonic()
+        pipeline.normalize()
+        t2 = time.monotonic()
+        pipeline.load()
+        t3 = time.monotonic()
+    with pipeline.sql_client() as sql:
+        table = sql.make_qualified_table_name("features")
+        rows = sql.execute_sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
+    count, distinct = rows[0] if rows else (0, 0)
+    return {
+        "records": int(count),
+        "distinct": int(distinct),
+        "wall_s": t3 - t0,
+        "extract_s": t1 - t0,
+        "normalize_s": t2 - t1,
+        "load_s": t3 - t2,
+    }
+
+
+def run(
+    *,
+    records: int,
+    products: int = 4,
+    concurrency: int = 8,
+    selected: list[str] | None = None,
+    verbose: bool = True,
+    in_process: bool = False,
+) -> dict[str, Any]:
+    """Run the variants on a sandbox of ``records`` features; returns the figures.
+
+    ``in_process=True`` (tests) skips the spawned interpreters: same results, but the peak RSS
+    is then this process's."""
+
+    def call(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not in_process:
+            return run_in_subprocess(fn, kwargs)
+        from benchmarks.common import peak_rss_bytes
+
+        return {**fn(**kwargs), "peak_rss_bytes": peak_rss_bytes()}
+
+    chosen = list(selected or VARIANTS)
+    results: list[dict[str, Any]] = []
+    with start_sandbox(
+        records=records,
+        products=products,
+        latency=0.0,
+        jitter=0.0,
+        time_scale=1.0,
+        enforce_rate_limits=False,
+    ) as aha:
+        truth = aha.state.count("features")
+        for variant in chosen:
+            with tempfile.TemporaryDirectory(prefix="bench_landing_") as workdir:
+                if variant == "extract":
+                    out = call(
+                        extract_variant,
+                        {"url": aha.url, "api_key": aha.api_key, "concurrency": concurrency},
+                    )
+                elif variant == "land":
+                    out = call(
+                        land_variant,
+                        {
+                            "url": aha.url,
+                            "api_key": aha.api_key,
+                            "concurrency": concurrency,
+                            "workdir": workdir,
+                        },
+                    )
+                else:
+                    raise ValueError(f"unknown variant {variant!r}")
+            wall = out["wall_s"]
+            landing_s = out.get("normalize_s", 0.0) + out.get("load_s", 0.0)
+            row = {
+                "variant": variant,
+                "records": out["records"],
+                "correct": out["records"] == truth and out.get("distinct", truth) == truth,
+                "wall_s": round(wall, 2),
+                "records_per_s": round(out["records"] / wall, 1) if wall > 0 else None,
+                "normalize_load_s": round(landing_s, 2) if variant == "land" else None,
+                "normalize_load_records_per_s": (
+                    round(out["records"] / landing_s, 1)
+                    if variant == "land" and landing_s > 0
+                    else None
+                ),
+                "peak_rss_mib": round(mib(out["peak_rss_bytes"]) or 0.0, 1),
+            }
+            results.append(row)
+            if verbose:
+                print(f"  {records} features, {variant}: {row}", file=sys.stderr)
+    return {"records": records, "concurrency": concurrency, "results": results}
+
+
+COLUMNS = [
+    Column("records", "records"),
+    Column("variant", "variant"),
+    Column("correct", "correct"),
+    Column("wall_s", "wall s"),
+    Column("records_per_s", "records/s"),
+    Column("normalize_load_s", "normalize+load s"),
+    Column("normalize_load_records_per_s", "normalize+load records/s"),
+    Column("peak_rss_mib", "peak RSS MiB"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.landing", description=__doc__)
+    parser.add_argument("--records", type=int, action="append", help="features (repeatable)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--variant", action="append", choices=VARIANTS)
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+    payloads = [
+        run(records=n, concurrency=args.concurrency, selected=args.variant)
+        for n in (args.records or [60_000])
+    ]
+    rows = [{**r, "records": p["records"]} for p in payloads for r in p["results"]]
+    print(format_table(rows, COLUMNS))
+    write_json(args.json, {"runs": payloads})
+    return 0 if all(r["correct"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
