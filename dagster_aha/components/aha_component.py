@@ -275,7 +275,11 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
         from dagster_aha.dlt import AhaLanding, PivotReport, build_aha_dlt_assets
         from dagster_aha.dlt.deletes import reconcile_period
 
+        translator = None
+        if self.translation is not None:
+            translator = _landed_translator(self.translation, self.key_prefix, self.group_name)
         return build_aha_dlt_assets(
+            translator=translator,
             streams=self.streams,
             pivot_reports=[
                 PivotReport(str(r.report_id), r.name, r.view, r.value) for r in self.pivot_reports
@@ -375,6 +379,30 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
             sensors=sensors,
             resources={self.resource_key: resource} if resource is not None else None,
         )
+
+
+def _landed_translator(
+    fn: TranslationFn[AhaAssetProps], key_prefix: Sequence[str], group_name: str | None
+) -> Any:
+    """The landed assets' translator with the component's ``translation`` applied on top
+    (``kind`` is ``"records"`` for record tables, ``"pivot_report"`` for reports)."""
+    from dagster_aha.dlt import DagsterAhaDltTranslator
+
+    class _Translating(DagsterAhaDltTranslator):
+        def get_asset_spec(self, data: Any) -> dg.AssetSpec:
+            spec = super().get_asset_spec(data)
+            name = data.resource.name
+            kind = "pivot_report" if data.resource.write_disposition == "replace" else "records"
+            props = AhaAssetProps(
+                name=name,
+                kind=kind,
+                key_prefix=tuple(key_prefix),
+                group_name=group_name,
+                description=spec.description,
+            )
+            return fn(spec, props)
+
+    return _Translating(key_prefix=key_prefix, group_name=group_name)
 
 
 def _as_list(value: Any) -> Sequence[Any]:
