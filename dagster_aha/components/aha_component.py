@@ -35,6 +35,7 @@ project's Definitions.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -273,6 +274,10 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
     max_retries: int | None = None
     timeout: float | None = None
     resource_key: str = "aha"
+    state_resource: str | None = None
+    """``package.module:function`` returning the ``AhaResource`` the state is read from, for a
+    component that binds no resource (the project binds ``resource_key`` itself). Imported only
+    by ``dg utils refresh-defs-state``, never while definitions load."""
 
     streams: list[str] = list(DEFAULT_STREAMS)
     key_prefix: list[str] = ["aha"]
@@ -335,12 +340,15 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
         Override it when the project binds its ``aha`` resource elsewhere (as the example
         project does). ``EnvVar`` values are read when the state is refreshed.
         """
+        if self.state_resource:
+            return _import_resource(self.state_resource)
         resource = self.build_resource()
         if resource is None:
             raise ValueError(
                 "AhaComponent: refreshing the state needs an account: set subdomain (or "
-                "base_url) and api_key in defs.yaml, or override get_state_resource() in a "
-                "subclass to return the project's AhaResource"
+                "base_url) and api_key in defs.yaml, or state_resource: "
+                '"package.module:function" returning the project\'s AhaResource (or override '
+                "get_state_resource() in a subclass)"
             )
         return resource
 
@@ -631,6 +639,19 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                         destination, upstream=upstream, job=job, name=f"{item.name}_sensor"
                     )
                 )
+
+
+def _import_resource(path: str) -> AhaResource:
+    """The ``AhaResource`` named by ``package.module:attribute`` (called if it is a function)."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"state_resource must look like 'package.module:function', not {path!r}")
+    value = getattr(importlib.import_module(module_name), attribute)
+    if callable(value) and not isinstance(value, AhaResource):
+        value = value()
+    if not isinstance(value, AhaResource):
+        raise TypeError(f"state_resource {path!r} gave {type(value).__name__}, not an AhaResource")
+    return value
 
 
 def _has_local_state_dir(project_root: Path) -> bool:
