@@ -35,9 +35,8 @@ project's Definitions.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -67,23 +66,24 @@ from dagster_aha.components.columns import (
     pivot_report_schema,
     stream_schema,
 )
+from dagster_aha.components.models import (
+    AhaCustomTableModel,
+    AhaDestinationModel,
+    AhaPivotReportModel,
+    build_destination_defs,
+)
 from dagster_aha.components.scaffolder import AhaComponentScaffolder
 from dagster_aha.components.state_assets import (
     ProductPartitionsOption,
     default_body,
+    has_local_state_dir,
+    import_resource,
     product_partition_keys,
     safe_name,
     select_custom_tables,
     wrap_with_execute,
 )
 from dagster_aha.components.verify import build_aha_verify_job
-from dagster_aha.destinations import (
-    AhaDestination,
-    aha_destination_asset,
-    build_aha_write_job,
-    build_aha_write_sensor,
-)
-from dagster_aha.destinations.templates import TemplateName
 from dagster_aha.resource import AhaResource
 from dagster_aha.sources import (
     DEFAULT_STREAMS,
@@ -143,89 +143,6 @@ def _props_template_vars(props: AhaAssetProps) -> dict[str, Any]:
         "report_id": props.report_id,
         "view": props.view,
     }
-
-
-class AhaPivotReportModel(dg.Model, dg.Resolvable):
-    """One Aha! custom pivot report read as an asset (``aha_pivot_report_asset``)."""
-
-    report_id: str | int
-    """The report's id (the number in its URL); numbers and strings are both accepted."""
-    name: str
-    view: Literal["list", "pivot"] = "list"
-    value: Literal["plain", "html", "rich", "id"] = "plain"
-    description: str | None = None
-
-
-class AhaCustomTableModel(dg.Model):
-    """One custom table to read (``aha_custom_table_asset``)."""
-
-    table_key: str
-    """The table's key (``customers`` in ``products/PRJ1/custom_objects/customers/records``)."""
-    product_id: str | None = None
-    """Product id or reference prefix; without it, every product holding the table (state)."""
-    name: str | None = None
-    """Asset name (default ``custom_table_<prefix>_<table_key>``)."""
-
-
-class AhaDestinationModel(dg.Model, dg.Resolvable):
-    """One write-back destination (``aha_destination_asset``): upstream records -> Aha!.
-
-    The fields other than ``name``, ``upstream``, ``automation_condition``, ``group_name``,
-    ``description``, ``fail_on_error`` and ``sensor`` are those of
-    :class:`dagster_aha.destinations.AhaDestination`.
-    """
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    name: str
-    upstream: str
-    """Asset key of the upstream records, slash-separated (``intake/feature_requests``)."""
-    template: TemplateName | None = None
-    method: Literal["POST", "PUT", "DELETE"] | None = None
-    path: str | None = None
-    wrap_key: str | None = None
-    headers: dict[str, str] = {}
-    path_params: dict[str, str | int | dict[str, str]] = {}
-    exclude_attributes: list[str] = []
-    field_mapping: dict[str, str] = {}
-    custom_fields: dict[str, str] = {}
-    batch_size: int | None = None
-    batch_property: str | None = None
-    batch_extra: dict[str, Any] = {}
-    disable_mailers: bool = True
-    dry_run: bool = False
-    allow_delete: bool = False
-    match_on: str | None = None
-    on_match: Literal["update", "skip"] = "update"
-    max_concurrency: int | None = None
-    automation_condition: Annotated[
-        dg.AutomationCondition | None,
-        dg.Resolver.default(
-            model_field_type=Optional[str],  # noqa: UP045
-            description='e.g. "{{ dg.AutomationCondition.eager() }}": write when upstream updates.',
-        ),
-    ] = None
-    group_name: str | None = "aha_writes"
-    description: str | None = None
-    fail_on_error: bool = True
-    """Fail the step (after both assets are stored) when any record failed or is ambiguous."""
-    sensor: bool = False
-    """Also build ``<name>_job`` and ``<name>_sensor`` (write when the upstream materializes)."""
-
-    def to_destination(self) -> AhaDestination:
-        fields = self.model_dump(exclude=_NOT_DESTINATION_FIELDS, exclude_none=True)
-        return AhaDestination(**fields)
-
-
-_NOT_DESTINATION_FIELDS = {
-    "name",
-    "upstream",
-    "automation_condition",
-    "group_name",
-    "description",
-    "fail_on_error",
-    "sensor",
-}
 
 
 class _ComponentTranslator(DagsterAhaTranslator):
@@ -341,7 +258,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
         project does). ``EnvVar`` values are read when the state is refreshed.
         """
         if self.state_resource:
-            return _import_resource(self.state_resource)
+            return import_resource(self.state_resource)
         resource = self.build_resource()
         if resource is None:
             raise ValueError(
@@ -407,7 +324,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         if (
             self.defs_state_config.management_type == DefsStateManagementType.LOCAL_FILESYSTEM
-            and not _has_local_state_dir(context.project_root)
+            and not has_local_state_dir(context.project_root)
         ):
             # Not in a dg project (e.g. Python code building the component by hand): no state.
             return self.build_defs_from_state(context, state_path=None)
@@ -509,9 +426,13 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
         if type(self).execute is not AhaComponent.execute:
             self._bodies = {a.op.name: default_body(a) for a in assets}
             assets = [wrap_with_execute(a, self.execute, self.resource_key) for a in assets]
-        jobs: list[Any] = []
-        sensors: list[dg.SensorDefinition] = []
-        self._build_destinations(assets, jobs, sensors)
+        destination_assets, jobs, sensors = build_destination_defs(
+            self.destinations,
+            resource_key=self.resource_key,
+            key_prefix=self.key_prefix,
+            pool=self.pool,
+        )
+        assets = [*assets, *destination_assets]
         if self.verify_job:
             jobs.append(
                 build_aha_verify_job(
@@ -602,70 +523,3 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                 )
             )
         return assets
-
-    def _build_destinations(
-        self, assets: list[Any], jobs: list[Any], sensors: list[dg.SensorDefinition]
-    ) -> None:
-        for item in self.destinations:
-            destination = item.to_destination()
-            upstream = dg.AssetKey.from_user_string(item.upstream)
-            assets.extend(
-                _as_list(
-                    aha_destination_asset(
-                        destination,
-                        upstream=upstream,
-                        name=item.name,
-                        automation_condition=item.automation_condition,
-                        pool=self.pool,
-                        resource_key=self.resource_key,
-                        key_prefix=self.key_prefix,
-                        group_name=item.group_name,
-                        description=item.description,
-                        fail_on_error=item.fail_on_error,
-                    )
-                )
-            )
-            if item.sensor:
-                job = build_aha_write_job(
-                    destination,
-                    name=f"{item.name}_job",
-                    resource_key=self.resource_key,
-                    pool=self.pool,
-                    fail_on_error=item.fail_on_error,
-                )
-                jobs.append(job)
-                sensors.append(
-                    build_aha_write_sensor(
-                        destination, upstream=upstream, job=job, name=f"{item.name}_sensor"
-                    )
-                )
-
-
-def _import_resource(path: str) -> AhaResource:
-    """The ``AhaResource`` named by ``package.module:attribute`` (called if it is a function)."""
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"state_resource must look like 'package.module:function', not {path!r}")
-    value = getattr(importlib.import_module(module_name), attribute)
-    if callable(value) and not isinstance(value, AhaResource):
-        value = value()
-    if not isinstance(value, AhaResource):
-        raise TypeError(f"state_resource {path!r} gave {type(value).__name__}, not an AhaResource")
-    return value
-
-
-def _has_local_state_dir(project_root: Path) -> bool:
-    """Whether ``project_root`` is a dg project whose defs module can hold local state."""
-    from dagster.components.utils.project_paths import get_defs_module_path_for_project
-
-    try:
-        get_defs_module_path_for_project(project_root)
-    except Exception:
-        return False
-    return True
-
-
-def _as_list(value: Any) -> Sequence[Any]:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]

@@ -8,21 +8,26 @@ already built: nothing calls Aha!.
 # NB: no ``from __future__ import annotations``: Dagster reads the ``config`` annotation of the
 # wrapped asset functions at definition time.
 
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
 
 from dagster_aha.components.account_state import AhaAccountState
+from dagster_aha.resource import AhaResource
 from dagster_aha.sources import AhaReadConfig
 
 __all__ = [
     "ProductPartitionsOption",
     "SelectedCustomTable",
     "custom_table_name",
+    "has_local_state_dir",
+    "import_resource",
     "product_partition_keys",
     "select_custom_tables",
     "wrap_with_execute",
@@ -214,3 +219,27 @@ def wrap_with_execute(
         yield from execute(context, getattr(context.resources, resource_key))
 
     return decorator(_plain)
+
+
+def import_resource(path: str) -> AhaResource:
+    """The ``AhaResource`` named by ``package.module:attribute`` (called if it is a function)."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"state_resource must look like 'package.module:function', not {path!r}")
+    value = getattr(importlib.import_module(module_name), attribute)
+    if callable(value) and not isinstance(value, AhaResource):
+        value = value()
+    if not isinstance(value, AhaResource):
+        raise TypeError(f"state_resource {path!r} gave {type(value).__name__}, not an AhaResource")
+    return value
+
+
+def has_local_state_dir(project_root: Path) -> bool:
+    """Whether ``project_root`` is a dg project whose defs module can hold local state."""
+    from dagster.components.utils.project_paths import get_defs_module_path_for_project
+
+    try:
+        get_defs_module_path_for_project(project_root)
+    except Exception:
+        return False
+    return True
