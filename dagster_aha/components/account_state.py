@@ -11,10 +11,12 @@ The snapshot holds:
 
 Requests (Aha! REST API v1, all documented except where marked): ``GET products`` (paged),
 ``GET custom_field_definitions``, ``GET custom_field_definitions/{id}/options`` for choice
-fields whose options the definition does not carry, one ``GET
-products/{id}/custom_objects/{key}/records?per_page=1`` per product and candidate table key
-(Aha! documents no list of custom tables: candidates are the keys the YAML names plus those the
-custom field definitions name [inferred]), and ``GET bookmarks/custom_pivots/{id}?view=list&
+fields whose options the definition does not carry, one ``GET products/{id}/custom_objects``
+(a list of custom tables Aha! does not document [inferred]: used where a server answers it, and
+given up at the first 404, so one request on Aha!), one ``GET
+products/{id}/custom_objects/{key}/records?per_page=1`` per product and candidate table key not
+listed (candidates are the keys the YAML names plus those the custom field definitions name
+[inferred]), and ``GET bookmarks/custom_pivots/{id}?view=list&
 per_page=1`` per report. A 403/404 on an optional part (custom tables on plans without them,
 options) is recorded as a warning in the snapshot, never a silent gap; an authentication error
 or a product listing that fails fails the refresh.
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dagster_aha.client import (
     AhaAuthError,
     AhaClient,
+    AhaError,
     AhaNotFoundError,
     parse_pagination,
     quote_segment,
@@ -55,6 +58,9 @@ STATE_VERSION = 1
 #: Aha! custom field types (``CustomFieldDefinitions::<Type>``) whose values are chosen from
 #: options.
 _CHOICE_TYPES = ("Select", "Tags", "Choice", "Checkbox")
+
+#: Keys a server's list of custom tables may come under [inferred].
+_TABLE_LIST_KEYS = ("custom_objects", "custom_tables", "custom_object_definitions")
 
 #: ``custom_fieldable_type`` of the fields of custom table records [inferred].
 CUSTOM_TABLE_RECORD_TYPES = ("CustomObjectRecord", "CustomObject")
@@ -288,14 +294,73 @@ class _Fetch:
             return ()
         return _option_labels(body.get("options", body.get("custom_field_options")))
 
+    def listed_tables(
+        self, products: Sequence[AhaProductState]
+    ) -> tuple[list[AhaCustomTable], list[AhaCustomFieldDefinition]]:
+        """``GET products/{id}/custom_objects`` where the server has such a list [inferred].
+
+        Aha! documents no list of custom tables; a server that answers one (a proxy, a future
+        API) saves the probes. The first 404/403/405 ends the attempt: one request on Aha!.
+        """
+        tables: list[AhaCustomTable] = []
+        fields: list[AhaCustomFieldDefinition] = []
+        for product in products:
+            path = f"products/{quote_segment(product.id)}/custom_objects"
+            try:
+                body = self.client.request("GET", path) or {}
+            except AhaAuthError as exc:
+                if exc.status == 401:
+                    raise
+                return tables, fields
+            except AhaError:
+                return tables, fields
+            items = next((body[k] for k in _TABLE_LIST_KEYS if isinstance(body.get(k), list)), None)
+            if items is None:
+                return tables, fields
+            for item in items:
+                key = (
+                    _str_or_none(item.get("key", item.get("table_key")))
+                    if isinstance(item, dict)
+                    else None
+                )
+                if key is None:
+                    continue
+                tables.append(
+                    AhaCustomTable(
+                        key=key,
+                        product_id=product.id,
+                        product_prefix=product.reference_prefix,
+                        name=_str_or_none(item.get("name")),
+                    )
+                )
+                for raw in item.get("fields") or item.get("custom_field_definitions") or []:
+                    if isinstance(raw, dict) and _str_or_none(raw.get("key")):
+                        fields.append(
+                            AhaCustomFieldDefinition(
+                                id=_str_or_none(raw.get("id")),
+                                key=str(raw["key"]),
+                                name=_str_or_none(raw.get("name")),
+                                type=_str_or_none(raw.get("type")),
+                                api_type=_str_or_none(raw.get("api_type")),
+                                record_type="CustomObjectRecord",
+                                custom_table_key=key,
+                                options=_option_labels(raw.get("options")),
+                            )
+                        )
+        return tables, fields
+
     def custom_tables(
         self,
         products: Sequence[AhaProductState],
         candidates: Sequence[tuple[str | None, str]],
+        known: Sequence[AhaCustomTable] = (),
     ) -> list[AhaCustomTable]:
-        """Probe each (product, table key) candidate; ``None`` as product means every product."""
-        out: list[AhaCustomTable] = []
-        done: set[tuple[str, str]] = set()
+        """Probe each (product, table key) candidate; ``None`` as product means every product.
+
+        ``known`` tables (listed by the server) are kept as they are and not probed again.
+        """
+        out: list[AhaCustomTable] = list(known)
+        done: set[tuple[str, str]] = {(t.product_id, t.key) for t in known}
         for product_ref, key in candidates:
             targets = (
                 list(products)
@@ -394,7 +459,11 @@ def fetch_account_state(
         for definition in fields:
             if definition.custom_table_key:
                 candidates.append((None, definition.custom_table_key))
-    tables = fetch.custom_tables(products, _dedupe(candidates)) if products else []
+    listed, listed_fields = fetch.listed_tables(products)
+    if listed_fields:
+        known_fields = {(f.custom_table_key, f.key) for f in fields}
+        fields.extend(f for f in listed_fields if (f.custom_table_key, f.key) not in known_fields)
+    tables = fetch.custom_tables(products, _dedupe(candidates), listed) if products else []
     reports: list[AhaPivotReportState] = []
     for report_id in dict.fromkeys(str(r) for r in pivot_report_ids):
         report = fetch.pivot_report(report_id)

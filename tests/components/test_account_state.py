@@ -113,7 +113,7 @@ def test_documented_shapes_and_named_tables_are_probed() -> None:
         "Release name",
         "Feature status",
     ]
-    assert state.requests == len(client.paths) == 6
+    assert state.requests == len(client.paths) == 7  # 1: the undocumented table list (404)
     initiatives = {c.name: c for c in stream_schema(state, "initiatives", ["id"]).columns}
     assert initiatives["custom_fields__initiative_custom_date"].type == "date"
 
@@ -150,3 +150,40 @@ def test_missing_optional_parts_are_warnings_and_a_bad_key_fails() -> None:
 def test_custom_field_column_types(aha_type: str, api_type: str | None, expected: str) -> None:
     definition = AhaCustomFieldDefinition(key="k", type=aha_type, api_type=api_type)
     assert custom_field_column_type(definition) == expected
+
+
+def test_a_server_listing_custom_tables_saves_the_probes() -> None:
+    client = _StubClient(
+        {
+            "products": PRODUCTS,
+            "custom_field_definitions": {"custom_field_definitions": []},
+            "products/131414752/custom_objects": {
+                "custom_objects": [
+                    {
+                        "key": "customers",
+                        "name": "Customers",
+                        "fields": [{"key": "website", "name": "Website", "type": "url"}],
+                    }
+                ]
+            },
+            "products/610602692/custom_objects": {"custom_objects": []},
+        }
+    )
+    state = fetch_account_state(client)  # type: ignore[arg-type]
+    assert [(t.product_prefix, t.key, t.name) for t in state.custom_tables] == [
+        ("PRJ1", "customers", "Customers")
+    ]
+    assert [(f.key, f.custom_table_key) for f in state.table_fields("customers")] == [
+        ("website", "customers")
+    ]
+    assert not any(p.endswith("/records") for p in client.paths)
+
+
+def test_without_a_listing_it_costs_one_request() -> None:
+    client = _StubClient(
+        {"products": PRODUCTS, "custom_field_definitions": {"custom_field_definitions": []}}
+    )
+    fetch_account_state(client)  # type: ignore[arg-type]
+    assert [p for p in client.paths if p.endswith("/custom_objects")] == [
+        "products/131414752/custom_objects"
+    ]
