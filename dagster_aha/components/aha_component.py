@@ -486,11 +486,21 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                 "AhaComponent: product_partitions: all needs the Aha! state (the product "
                 f"list); the streams are unpartitioned until `{REFRESH_COMMAND}` has run."
             )
-        if self.landing is not None and (self.streams or self.pivot_reports):
+        requested: Literal["all"] | list[tuple[str | None, str, str | None]] = (
+            "all"
+            if self.custom_tables == "all"
+            else [(t.product_id, t.table_key, t.name) for t in self._custom_table_models()]
+        )
+        tables, notes = select_custom_tables(requested, self.exclude_custom_tables, state)
+        for note in notes:
+            _log.warning(f"AhaComponent: {note}")
+        if self.landing is not None:
             from dagster_aha.components.landing import landed_assets
 
-            assets.extend(landed_assets(self, self.landing))
-        elif self.streams:
+            # streams, custom tables and pivot reports as landed (merged / replaced) tables
+            assets.extend(landed_assets(self, self.landing, tables))
+            return assets
+        if self.streams:
             assets.extend(
                 build_aha_assets(
                     streams=self.streams,
@@ -505,14 +515,6 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                     pool=self.pool,
                 )
             )
-        requested: Literal["all"] | list[tuple[str | None, str, str | None]] = (
-            "all"
-            if self.custom_tables == "all"
-            else [(t.product_id, t.table_key, t.name) for t in self._custom_table_models()]
-        )
-        tables, notes = select_custom_tables(requested, self.exclude_custom_tables, state)
-        for note in notes:
-            _log.warning(f"AhaComponent: {note}")
         for table in tables:
             table_fields = self.fields.get(table.name) if isinstance(self.fields, dict) else None
             assets.append(
@@ -530,7 +532,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                     pool=self.pool,
                 )
             )
-        for report in self.pivot_reports if self.landing is None else ():
+        for report in self.pivot_reports:
             known = state.pivot_report(str(report.report_id)) if state is not None else None
             description = report.description
             if description is None and known is not None and known.title:
