@@ -29,6 +29,8 @@ from benchmarks.sandbox import start_sandbox
 
 VARIANTS = ("extract", "land")
 FIELDS = None  # the stream's default fields= list
+#: DuckDB loads jsonl files with its own reader; dlt's default (insert_values) builds SQL text
+FILE_FORMAT = os.environ.get("BENCH_LANDING_FORMAT", "jsonl")
 
 
 def _client(url: str, api_key: str, concurrency: int) -> Any:
@@ -78,7 +80,7 @@ def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict
             client, streams=["features"], deletions_feed=False, reconcile_every=None
         )
         t0 = time.monotonic()
-        pipeline.extract(source)
+        pipeline.extract(source, loader_file_format=FILE_FORMAT)
         t1 = time.monotonic()
         pipeline.normalize()
         t2 = time.monotonic()

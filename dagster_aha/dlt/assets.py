@@ -122,6 +122,8 @@ def build_aha_dlt_assets(
             dlt_source=source,
             dlt_pipeline=pipeline,
             dagster_dlt_translator=translator,
+            # DuckDB reads jsonl load files itself; dlt's default builds INSERT statements
+            **({"loader_file_format": "jsonl"} if landing.destination == "duckdb" else {}),
         )
         yield from _with_landing_metadata(context, results, stats, pipeline, deletes)
 
