@@ -17,7 +17,7 @@ from dagster_aha.testing.http import (
     update_route,
 )
 from dagster_aha.testing.kinds.base import Kind
-from dagster_aha.testing.kinds.shared import custom_field
+from dagster_aha.testing.kinds.shared import custom_field, linked_record_ids, user_ref
 
 if TYPE_CHECKING:
     from dagster_aha.testing.server import AhaSandbox
@@ -72,7 +72,7 @@ def make_table_record(
         custom_fields=[],
         custom_object_links=[],
         linked_records=[],
-        created_by_user={"id": user["id"], "name": user["name"], "email": user["email"]},
+        created_by_user=user_ref(user),
     )
     for fkey, fname, ftype in table_fields(state, key):
         if values and fkey in values:
@@ -97,15 +97,9 @@ def _create(
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
     if key != "custom_object_links":
         return False
-    if not isinstance(value, dict):
-        raise SandboxError(400, "custom_object_links must be an object")
     rec["custom_object_links"] = [
-        {
-            "key": k,
-            "record_type": "CustomObjectRecord",
-            "record_ids": [int(x) for x in (v or [])],
-        }
-        for k, v in value.items()
+        {"key": k, "record_type": "CustomObjectRecord", "record_ids": ids}
+        for k, ids in linked_record_ids(state, value).items()
     ]
     return True
 

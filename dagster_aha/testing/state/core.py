@@ -62,6 +62,9 @@ class SandboxState:
         self._tpl_json = {k: json.dumps(v) for k, v in _templates().items()}
         self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
         self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
+        self._fields: dict[str, set[str]] = {
+            k: set(self.template(spec.singular)) for k, spec in REGISTRY.items()
+        }
         self._counter = 0
         self._ref_counters: dict[str, int] = {}
         self._last_ms = 0
@@ -106,12 +109,23 @@ class SandboxState:
         """Start the reference counter of a new product prefix (``PRJ3``)."""
         self._ref_counters.setdefault(prefix, 0)
 
+    @staticmethod
+    def wall_ms() -> int:
+        """The sandbox's now, in epoch milliseconds."""
+        return int(time.time() * 1000)
+
     def now(self) -> str:
-        """A strictly increasing wall-clock timestamp (for ``updated_at`` bumps)."""
+        """A strictly increasing timestamp for ``updated_at`` bumps: the wall clock, but always
+        after every timestamp the state already holds (seeded or written)."""
         with self.lock:
-            ms = max(int(time.time() * 1000), self._last_ms + 1)
+            ms = max(self.wall_ms(), self._last_ms + 1)
             self._last_ms = ms
             return fmt_ts(ms)
+
+    def advance_clock(self, ms: int) -> None:
+        """Make every later :meth:`now` come after ``ms`` (the newest seeded timestamp)."""
+        with self.lock:
+            self._last_ms = max(self._last_ms, ms)
 
     def status(self, kind: str, name: str) -> dict[str, Any]:
         """A copy of ``kind``'s workflow status named (or with the id) ``name`` (else 422)."""
@@ -131,6 +145,8 @@ class SandboxState:
     # ------------------------------------------------------------------ storage
     def store(self, kind: str, rec: dict[str, Any]) -> None:
         self._records[kind][rec["id"]] = rec
+        if not self._fields[kind].issuperset(rec):
+            self._fields[kind].update(rec)
         ref = rec.get(REGISTRY[kind].ref_key)
         if isinstance(ref, str):
             self._refs[kind][ref.upper()] = rec["id"]
@@ -140,6 +156,11 @@ class SandboxState:
         ref = rec.get(REGISTRY[kind].ref_key)
         if isinstance(ref, str):
             self._refs[kind].pop(ref.upper(), None)
+
+    def known_fields(self, kind: str) -> frozenset[str]:
+        """Every key a record of ``kind`` can have (what ``fields=`` may name)."""
+        with self.lock:
+            return frozenset(self._fields[SINGULAR_TO_PLURAL.get(kind, kind)])
 
     def find(self, kind: str, id_or_ref: str) -> dict[str, Any] | None:
         """The stored record (do not mutate it) by numeric id or reference key."""
