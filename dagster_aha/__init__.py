@@ -50,6 +50,7 @@ from dagster_aha.sources import (
     aha_custom_table_asset,
     aha_pivot_report_asset,
     build_aha_assets,
+    build_aha_change_sensor,
     build_aha_product_partitions_sensor,
 )
 from dagster_aha.version import __version__
@@ -94,6 +95,7 @@ __all__ = [
     "aha_destination_asset",
     "aha_pivot_report_asset",
     "build_aha_assets",
+    "build_aha_change_sensor",
     "build_aha_product_partitions_sensor",
     "build_aha_write_job",
     "build_aha_write_op",
