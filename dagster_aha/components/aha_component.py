@@ -52,6 +52,7 @@ from dagster_aha.sources import (
     DagsterAhaTranslator,
     aha_pivot_report_asset,
     build_aha_assets,
+    build_aha_change_sensor,
 )
 
 __all__ = ["AhaComponent", "AhaDestinationModel", "AhaPivotReportModel"]
@@ -206,6 +207,9 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     incremental: bool = True
     lookback_minutes: float = 5.0
     pool: str | None = "aha"
+    change_sensor: bool = False
+    """Also build ``<key_prefix>_change_sensor``: polls Aha!'s audit feed and materializes only
+    the streams (and product partitions) that changed (``build_aha_change_sensor``)."""
 
     pivot_reports: list[AhaPivotReportModel] = []
     destinations: list[AhaDestinationModel] = []
@@ -249,20 +253,28 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         translator = self._translator()
         assets: list[Any] = []
+        sensors: list[dg.SensorDefinition] = []
         if self.streams:
-            assets.extend(
-                build_aha_assets(
-                    streams=self.streams,
-                    resource_key=self.resource_key,
-                    key_prefix=self.key_prefix,
-                    group_name=self.group_name,
-                    fields=self.fields,
-                    incremental=self.incremental,
-                    lookback=timedelta(minutes=self.lookback_minutes),
-                    translator=translator,
-                    pool=self.pool,
-                )
+            stream_assets = build_aha_assets(
+                streams=self.streams,
+                resource_key=self.resource_key,
+                key_prefix=self.key_prefix,
+                group_name=self.group_name,
+                fields=self.fields,
+                incremental=self.incremental,
+                lookback=timedelta(minutes=self.lookback_minutes),
+                translator=translator,
+                pool=self.pool,
             )
+            assets.extend(stream_assets)
+            if self.change_sensor:
+                sensors.append(
+                    build_aha_change_sensor(
+                        stream_assets,
+                        resource_key=self.resource_key,
+                        name="_".join([*self.key_prefix, "change_sensor"]),
+                    )
+                )
         for report in self.pivot_reports:
             assets.append(
                 aha_pivot_report_asset(
@@ -279,7 +291,6 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                 )
             )
         jobs: list[Any] = []
-        sensors: list[dg.SensorDefinition] = []
         for item in self.destinations:
             destination = item.to_destination()
             upstream = dg.AssetKey.from_user_string(item.upstream)

@@ -15,7 +15,9 @@ page by page, until the feed is read or the request/time budget is spent:
 * a read stopped by the budget moves on only as far as the order of what it read proves safe:
   oldest-first pages move ``since`` to the last time read; newest-first pages set ``until`` to
   the oldest time read (the older rest is the next poll's backlog); pages in no order keep the
-  bounds (the seen ids still make the next poll progress past what was handled).
+  bounds (the seen ids drop what was handled);
+* on a server seen ignoring the filters the bounds cannot narrow what it sends, so the next poll
+  resumes the same query at the next page (``page``) until the read completes.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class AuditCursor:
     seen: dict[str, str] = field(default_factory=dict)  # audit id -> created_at
     until: datetime | None = None
     high: datetime | None = None
+    page: int = 1  # > 1 only while resuming a read over a server that ignores the filters
 
     def serialize(self) -> str:
         return json.dumps(
@@ -56,6 +59,7 @@ class AuditCursor:
                 "until": format_ts(self.until) if self.until is not None else None,
                 "high": format_ts(self.high) if self.high is not None else None,
                 "seen": self.seen,
+                "page": self.page,
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -76,11 +80,15 @@ class AuditCursor:
         seen = data.get("seen") or {}
         if not isinstance(seen, dict):
             raise ValueError("Aha! audit cursor with an invalid 'seen'")
+        page = data.get("page", 1)
+        if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+            raise ValueError("Aha! audit cursor with an invalid 'page'")
         return cls(
             since=since,
             seen={str(k): str(v) for k, v in seen.items()},
             until=parse_ts(data.get("until")),
             high=parse_ts(data.get("high")),
+            page=page,
         )
 
 
@@ -138,8 +146,9 @@ def poll_audits(
     times: list[datetime] = []  # creation times in read order (all records, kept or not)
     in_window: list[datetime] = []
     requests = pages = 0
-    page = 1
+    page = cursor.page
     complete = False
+    ignored = False  # the server sent audits outside the window: it ignores the filters
     while True:
         if requests >= max_requests or (requests > 0 and time.monotonic() > deadline):
             break
@@ -162,7 +171,8 @@ def poll_audits(
             if created is not None:
                 times.append(created)
                 if created < cursor.since or (cursor.until is not None and created > cursor.until):
-                    continue  # the server ignored created_since / created_before
+                    ignored = True  # the server ignored created_since / created_before
+                    continue
                 in_window.append(created)
             audit_id = str(record["id"])
             if audit_id in seen:
@@ -181,7 +191,20 @@ def poll_audits(
             )
         page += 1
     order = _order(times)
-    next_cursor = _advance(cursor, seen, in_window, complete=complete, order=order, overlap=overlap)
+    if not complete and (ignored or cursor.page > 1):
+        # the window cannot be narrowed on this server: resume the same query at the next page
+        # (new audits only add pages after the window's end or before its start)
+        next_cursor = AuditCursor(
+            since=cursor.since,
+            seen=seen,
+            until=cursor.until,
+            high=_high(in_window, cursor.high),
+            page=page,  # the first page not read
+        )
+    else:
+        next_cursor = _advance(
+            cursor, seen, in_window, complete=complete, order=order, overlap=overlap
+        )
     return AuditPoll(
         audits=new,
         cursor=next_cursor,
@@ -190,6 +213,11 @@ def poll_audits(
         pages=pages,
         order=order,
     )
+
+
+def _high(times: list[datetime], previous: datetime | None) -> datetime | None:
+    candidates = [*times, *([previous] if previous is not None else [])]
+    return max(candidates) if candidates else None
 
 
 def _advance(
@@ -201,10 +229,7 @@ def _advance(
     order: str,
     overlap: timedelta,
 ) -> AuditCursor:
-    candidates: list[datetime] = [*in_window]
-    if cursor.high is not None:
-        candidates.append(cursor.high)
-    high: datetime | None = max(candidates) if candidates else None
+    high = _high(in_window, cursor.high)
     if complete:
         since = cursor.since if high is None else max(cursor.since, high - overlap)
         return AuditCursor(since=since, seen=_prune(seen, since), until=None, high=None)
