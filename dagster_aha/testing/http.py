@@ -97,6 +97,33 @@ def shape(rec: dict[str, Any], fields: list[str] | None, compact: Iterable[str] 
     return {k: rec[k] for k in fields if k in rec}
 
 
+#: ``kind -> field -> fn(state, rec)``: values computed when a response shows them (a kind's
+#: ``requirements``, or ``workflow_status_times``, which only an explicit ``fields=`` asks for)
+COMPUTED_FIELDS: dict[str, dict[str, Callable[[Any, dict[str, Any]], Any]]] = {}
+#: computed fields served only when ``fields=`` names them (not in ``*`` nor the detail shape)
+ON_REQUEST_ONLY = frozenset({"workflow_status_times"})
+
+
+def shape_computed(
+    sb: AhaSandbox,
+    kind: str,
+    rec: dict[str, Any],
+    fields: list[str] | None,
+    compact: Iterable[str] | None,
+) -> Any:
+    """:func:`shape` plus the kind's computed fields (``COMPUTED_FIELDS``)."""
+    out = shape(rec, fields, compact)
+    computed = COMPUTED_FIELDS.get(kind)
+    if not computed or not isinstance(out, dict):
+        return out
+    out = dict(out) if out is rec else out
+    for name, fn in computed.items():
+        asked = fields is not None and name in fields
+        if asked or (name in out and name not in ON_REQUEST_ONLY):
+            out[name] = fn(sb.state, rec)
+    return out
+
+
 # ---------------------------------------------------------------------------- bodies
 def list_response(
     sb: AhaSandbox, kind: str, recs: list[dict[str, Any]], params: dict[str, str]
@@ -111,7 +138,7 @@ def list_response(
     return json_response(
         200,
         {
-            kind: [shape(r, fields, compact) for r in chunk],
+            kind: [shape_computed(sb, kind, r, fields, compact) for r in chunk],
             "pagination": {
                 "total_records": total,
                 "total_pages": math.ceil(total / per_page),
@@ -125,7 +152,8 @@ def detail_response(
     sb: AhaSandbox, kind: str, rec: dict[str, Any], params: dict[str, str]
 ) -> Response:
     return json_response(
-        200, {sb.state.kind(kind).singular: shape(rec, fields_param(params), None)}
+        200,
+        {sb.state.kind(kind).singular: shape_computed(sb, kind, rec, fields_param(params), None)},
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
+from dagster_aha.testing.kinds.audits import record_audit
 from dagster_aha.testing.kinds.base import Kind
 from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
 from dagster_aha.testing.kinds.users import build_me
@@ -67,6 +68,9 @@ class SandboxState:
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self.me_id = ""
+        #: False: ``GET audits`` ignores ``created_since`` / ``created_before`` (as a server
+        #: that does not know them would), to test the client-side fallback
+        self.audit_time_filters = True
         if data is not None:
             self._restore(data)
         else:
@@ -248,9 +252,11 @@ class SandboxState:
             ts = self.now()
             if spec.create is None:
                 raise SandboxError(404, f"Cannot create {kind}")
+            audited = {**({"name": name} if name is not None else {}), **rest}
             rec = spec.create(self, str(name), rest, parent, table_key, ts)
             self.apply_changes(kind, rec, rest)
             self.store(kind, rec)
+            record_audit(self, kind, rec, "create", audited, rec["updated_at"])
             return rec
 
     def update(self, kind: str, id_or_ref: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +266,7 @@ class SandboxState:
             new = copy_json(old)
             self.apply_changes(kind, new, changes)
             self.store(kind, new)
+            record_audit(self, kind, new, "update", changes, new["updated_at"])
             return new
 
     def update_record(self, kind: str, id_or_ref: str, **changes: Any) -> dict[str, Any]:
@@ -279,6 +286,7 @@ class SandboxState:
         with self.lock:
             rec = self.require(kind, id_or_ref)
             self._remove(kind, rec["id"])
+            record_audit(self, kind, rec, "destroy", None, self.now())
 
     def delete_record(self, kind: str, id_or_ref: str) -> None:
         """Delete a record (KeyError if absent)."""

@@ -16,6 +16,7 @@ from dagster_aha.testing.kinds.shared import (
     set_tags,
     user_ref,
 )
+from dagster_aha.testing.kinds.workflow_status_times import status_changed
 
 if TYPE_CHECKING:
     from dagster_aha.testing.state.core import SandboxState
@@ -58,7 +59,9 @@ def apply_common(
         name = value.get("name") or value.get("id") if isinstance(value, dict) else value
         if not isinstance(name, str):
             raise SandboxError(422, "workflow_status needs a name")
-        rec["workflow_status"] = state.status(kind, name)
+        new_status = state.status(kind, name)
+        status_changed(state, kind, rec, new_status, ts)
+        rec["workflow_status"] = new_status
     elif key == "tags" and state.kind(kind).taggable:
         tags = value.split(",") if isinstance(value, str) else list(value or [])
         set_tags(rec, [str(t) for t in tags])
