@@ -1,6 +1,6 @@
 """Custom field definitions: ``GET custom_field_definitions`` (not paginated, as in the spec's
 example) and ``GET custom_field_definitions/:id/custom_field_options``; seeded with the custom
-fields the seeded records carry (``external_id``, ``priority`` with options P1, P2)."""
+fields the seeded records carry (``external_id``, ``priority`` with options P1-P3)."""
 
 from __future__ import annotations
 
