@@ -22,7 +22,7 @@ from dagster_aha.client import AhaClient, PageInfo, quote_segment
 from dagster_aha.sources.streams import STREAMS, AhaStream
 from dagster_aha.sources.timestamps import format_ts, parse_ts
 
-__all__ = ["iter_stream", "list_paths", "list_product_ids", "normalize_audit"]
+__all__ = ["iter_path", "iter_stream", "list_paths", "list_product_ids", "normalize_audit"]
 
 #: Custom field types whose values come from a list of options (choice lists, tags).
 _OPTION_TYPES = re.compile(r"select|tag|choice|multiple", re.IGNORECASE)
@@ -145,74 +145,90 @@ def iter_stream(
     on_path: Callable[[str], None] | None = None,
     on_page: Callable[[PageInfo], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every record of ``stream`` (changed since ``since`` when given), as Aha! sends it.
+    """Every record of ``stream`` (changed since ``since`` when given), over all its paths
+    (:func:`list_paths`), each read by :func:`iter_path`."""
+    for path in list_paths(client, stream, product=product, product_ids=product_ids):
+        if on_path is not None:
+            on_path(path)
+        yield from iter_path(client, stream, path, fields=fields, since=since, on_page=on_page)
+
+
+def iter_path(
+    client: AhaClient,
+    stream: AhaStream,
+    path: str,
+    *,
+    fields: Sequence[str] = (),
+    since: datetime | None = None,
+    on_page: Callable[[PageInfo], None] | None = None,
+    **read_options: Any,
+) -> Iterator[dict[str, Any]]:
+    """The records of one list path of ``stream`` (changed since ``since`` when given).
 
     Child streams yield one row per nested item, per-record streams one row per item of each
     parent's list, both with ``<parent>_id``, ``<parent>_reference_num`` and
-    ``<parent>_updated_at`` columns. Audits get ``changed_fields`` and ``user_id``.
+    ``<parent>_updated_at`` columns; audits get ``changed_fields`` and ``user_id``; custom field
+    definitions their ``options``. ``read_options`` go to ``AhaClient.iter_records`` of the list
+    (of the parents, for a per-record stream).
     """
-    paths = list_paths(client, stream, product=product, product_ids=product_ids)
     params = {stream.incremental_param: format_ts(since)} if since is not None else None
     if stream.per_record_suffix is not None:
-        yield from _iter_per_record(client, stream, paths, params, since, fields, on_path, on_page)
+        yield from _iter_per_record(
+            client, stream, path, params, since, fields, on_page, read_options
+        )
         return
     parent_keyed = stream.child_key is not None
     filter_field = "updated_at" if parent_keyed else stream.cursor_field
-    for path in paths:
-        if on_path is not None:
-            on_path(path)
-        for record in client.iter_records(
-            path,
-            params=params,
-            fields=list(fields) or None,
-            record_key=stream.record_key,
-            on_page=on_page,
-        ):
-            if not _newer(record, filter_field, since):
-                continue
-            if parent_keyed:
-                yield from _explode(stream, record)
-            elif stream.name == "audits":
-                yield normalize_audit(record)
-            elif stream.name == "custom_field_definitions":
-                yield _with_options(client, record)
-            else:
-                yield record
+    for record in client.iter_records(
+        path,
+        params=params,
+        fields=list(fields) or None,
+        record_key=stream.record_key,
+        on_page=on_page,
+        **read_options,
+    ):
+        if not _newer(record, filter_field, since):
+            continue
+        if parent_keyed:
+            yield from _explode(stream, record)
+        elif stream.name == "audits":
+            yield normalize_audit(record)
+        elif stream.name == "custom_field_definitions":
+            yield _with_options(client, record)
+        else:
+            yield record
 
 
 def _iter_per_record(
     client: AhaClient,
     stream: AhaStream,
-    paths: Sequence[str],
+    path: str,
     params: dict[str, str] | None,
     since: datetime | None,
     fields: Sequence[str],
-    on_path: Callable[[str], None] | None,
     on_page: Callable[[PageInfo], None] | None,
+    read_options: dict[str, Any],
 ) -> Iterator[dict[str, Any]]:
     """One request per parent record (listed first, ``fields=id,reference_num,updated_at``)."""
     assert stream.parent is not None and stream.per_record_suffix is not None
     parent_stream = STREAMS[stream.parent]
     parent_base = parent_stream.account_path or stream.parent
-    parents: list[dict[str, Any]] = []
-    for path in paths:
-        if on_path is not None:
-            on_path(path)
-        parents.extend(
-            p
-            for p in client.iter_records(
-                path,
-                params=params,
-                fields=["id", "reference_num", "updated_at"],
-                record_key=parent_stream.record_key,
-                on_page=on_page,
-            )
-            if p.get("id") is not None and _newer(p, "updated_at", since)
+    parents = [
+        p
+        for p in client.iter_records(
+            path,
+            params=params,
+            fields=["id", "reference_num", "updated_at"],
+            record_key=parent_stream.record_key,
+            on_page=on_page,
+            **read_options,
         )
+        if p.get("id") is not None and _newer(p, "updated_at", since)
+    ]
     for parent in parents:
         columns = _parent_columns(stream, parent)
-        path = f"{parent_base}/{quote_segment(str(parent['id']))}/{stream.per_record_suffix}"
+        record_path = f"{parent_base}/{quote_segment(str(parent['id']))}/{stream.per_record_suffix}"
         for record in client.iter_records(
-            path, fields=list(fields) or None, record_key=stream.record_key
+            record_path, fields=list(fields) or None, record_key=stream.record_key
         ):
             yield {**record, **columns}

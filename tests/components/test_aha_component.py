@@ -323,3 +323,30 @@ def test_dg_lists_and_scaffolds_the_component(tmp_path: Path) -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_change_sensor_option_builds_the_audit_feed_sensor(aha_sandbox: AhaSandbox) -> None:
+    component = AhaComponent.resolve_from_yaml(
+        f"""
+base_url: {aha_sandbox.url}
+api_key: {aha_sandbox.api_key}
+streams: [features, epics]
+change_sensor: true
+"""
+    )
+    defs = component.build_defs(dg.ComponentTree.for_test().load_context)
+    sensor = defs.resolve_sensor_def("aha_change_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    aha_sandbox.state.update_record("epic", "PRJ1-E-1", name="Changed")
+    resources = {"aha": aha_sandbox.resource()}
+    with dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources=resources
+    ) as context:
+        result = sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    assert [{k.to_user_string() for k in r.asset_selection or []} for r in result.run_requests] == [
+        {"aha/epics"}
+    ]
+    assert [r.path for r in aha_sandbox.requests] == ["audits"]
+    no_sensor = AhaComponent.resolve_from_yaml("streams: [features]")
+    assert not list(no_sensor.build_defs(dg.ComponentTree.for_test().load_context).sensors or [])
