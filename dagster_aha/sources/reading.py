@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from dagster_aha.client import AhaClient, PageInfo, quote_segment
@@ -90,6 +90,14 @@ def _newer(record: dict[str, Any], field: str, since: datetime | None) -> bool:
         return True
     ts = parse_ts(record.get(field))
     return ts is None or ts >= since
+
+
+def _older(record: dict[str, Any], field: str, until: datetime | None) -> bool:
+    """False only when ``record[field]`` is a timestamp at or after ``until``."""
+    if until is None:
+        return True
+    ts = parse_ts(record.get(field))
+    return ts is None or ts < until
 
 
 def _parent_columns(stream: AhaStream, parent: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +179,14 @@ def iter_path(
     definitions their ``options``. ``read_options`` go to ``AhaClient.iter_records`` of the list
     (of the parents, for a per-record stream).
     """
-    params = {stream.incremental_param: format_ts(since)} if since is not None else None
+    params: dict[str, str] | None = (
+        {stream.incremental_param: format_ts(since)} if since is not None else None
+    )
+    until: datetime | None = None
+    if stream.until_param is not None:
+        # one fixed window: what is created during the read is for the next read
+        until = datetime.now(timezone.utc)
+        params = {**(params or {}), stream.until_param: format_ts(until)}
     if stream.per_record_suffix is not None:
         yield from _iter_per_record(
             client, stream, path, params, since, fields, on_page, read_options
@@ -187,7 +202,7 @@ def iter_path(
         on_page=on_page,
         **read_options,
     ):
-        if not _newer(record, filter_field, since):
+        if not _newer(record, filter_field, since) or not _older(record, filter_field, until):
             continue
         if parent_keyed:
             yield from _explode(stream, record)

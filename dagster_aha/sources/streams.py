@@ -76,6 +76,8 @@ class AhaStream:
         required_keys: keys every record of this type must carry (asset check).
         description: human description used in the asset spec.
         incremental_param: query parameter of incremental reads (``created_since`` for audits).
+        until_param: upper-bound parameter sent as "now" with every read (``created_before``
+            for audits: a read sees one fixed window even while new records arrive).
         cursor_field: record timestamp the cursor follows (``created_at`` for audits;
             ``<parent>_updated_at`` for child streams).
         parent: child and per-record streams: the stream whose records carry / key the rows.
@@ -94,6 +96,7 @@ class AhaStream:
     required_keys: tuple[str, ...]
     description: str
     incremental_param: str = "updated_since"
+    until_param: str | None = None
     cursor_field: str = "updated_at"
     parent: str | None = None
     child_key: str | None = None
@@ -317,6 +320,7 @@ STREAMS: Mapping[str, AhaStream] = {
                 "audit_action, changed_fields, changes and the user."
             ),
             incremental_param="created_since",
+            until_param="created_before",
             cursor_field="created_at",
             request_cost="1 per 200 audits (created_since bounds the scan)",
         ),

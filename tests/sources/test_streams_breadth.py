@@ -100,6 +100,22 @@ def test_workflow_status_history_is_a_child_table(aha: AhaSandbox) -> None:
     assert "updated_since" in aha.requests[0].query
 
 
+def test_partitioned_reads_stay_in_their_product(aha: AhaSandbox) -> None:
+    streams = ["comments", "requirements", "record_links", "features__workflow_status_times"]
+    assets = build_aha_assets(streams=streams, product_partitions=["PRJ1", "PRJ2"])
+    result = run(assets, aha, partition_key="PRJ2")
+    counts = _counts(aha)
+    assert counts["products/PRJ2/comments"] == 1
+    assert counts["products/PRJ2/features"] == 3  # requirements, links' parents, status times
+    prj2 = {f["id"] for f in aha.state.records("features") if f["reference_num"].startswith("PRJ2")}
+    assert sum(v for k, v in counts.items() if k.endswith("/record_links")) == len(prj2)
+    assert not any("PRJ1" in path for path in counts)
+    assert {r["feature_id"] for r in result.rows("aha/requirements", "PRJ2")} <= prj2
+    assert {
+        r["feature_id"] for r in result.rows("aha/features__workflow_status_times", "PRJ2")
+    } == prj2
+
+
 def test_audits_stream_is_incremental_by_creation_time(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
     assets = build_aha_assets(streams=["audits"], lookback=timedelta(0))
@@ -119,6 +135,7 @@ def test_audits_stream_is_incremental_by_creation_time(aha: AhaSandbox) -> None:
     second = run(assets, aha, instance=instance)
     cursor = first.metadata("aha/audits")["aha/cursor"]
     assert aha.requests[0].query["created_since"] == cursor
+    assert aha.requests[0].query["created_before"] > cursor  # one fixed window per read
     rows = second.rows("aha/audits")
     assert len(aha.state.records("audits")) == 4  # the server sent all four
     assert [r["auditable_type"] for r in rows][-1] == "Epic"
