@@ -184,8 +184,9 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     Builds, with no API call at load time: one ``multi_asset`` for ``streams`` (incremental
     where Aha! supports ``updated_since``), one asset per entry of ``pivot_reports``, and for
     each entry of ``destinations`` an outcome asset plus its dead-letter asset (and, with
-    ``sensor: true``, a write job and sensor). With ``subdomain`` (or ``base_url``) and
-    ``api_key`` it also binds an ``AhaResource`` under ``resource_key``.
+    ``sensor: true``, a write job and sensor); with ``change_sensor: true`` also a sensor that
+    polls Aha!'s audit feed and materializes only the streams that changed. With ``subdomain``
+    (or ``base_url``) and ``api_key`` it also binds an ``AhaResource`` under ``resource_key``.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)

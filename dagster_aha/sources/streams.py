@@ -550,9 +550,11 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
 
     ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
     stream, or a mapping from stream name to a list (streams not in the mapping keep their
-    defaults). ``"*"`` asks Aha! for every field. Otherwise ``id``, ``updated_at`` and the
-    stream's required keys are always added, since a ``fields`` list replaces Aha!'s default set
-    and the cursor and checks need them.
+    defaults). ``"*"`` asks Aha! for every field. Otherwise the stream's required keys and its
+    ``cursor_field`` are always added (for a child stream: the parent's ``id``,
+    ``reference_num``, ``updated_at`` and the child key), since a ``fields`` list replaces
+    Aha!'s default set and the cursor and checks need them. A stream whose endpoint takes no
+    ``fields=`` (empty default) sends none unless asked: ``()``.
     """
     chosen: Sequence[str] | str
     if fields is None and not stream.fields:
