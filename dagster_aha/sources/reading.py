@@ -137,8 +137,8 @@ def _with_options(client: AhaClient, definition: dict[str, Any]) -> dict[str, An
     if not _OPTION_TYPES.search(str(row.get("type") or "")):
         row["options"] = None
         return row
-    path = f"custom_field_definitions/{quote_segment(str(row['id']))}/custom_field_options"
-    row["options"] = list(client.iter_records(path, record_key="custom_field_options"))
+    path = f"custom_field_definitions/{quote_segment(str(row['id']))}/options"
+    row["options"] = list(client.iter_records(path, record_key="options"))
     return row
 
 

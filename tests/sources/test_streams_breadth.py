@@ -71,11 +71,11 @@ def test_custom_field_definitions_with_their_options(aha: AhaSandbox) -> None:
     result = run(build_aha_assets(streams=["custom_field_definitions"]), aha)
     rows = {r["key"]: r for r in result.rows("aha/custom_field_definitions")}
     assert rows["priority"]["type"] == "CustomFieldDefinitions::SelectConstant"
-    assert [o["value"] for o in rows["priority"]["options"]] == ["P1", "P2", "P3"]
+    assert [o["text"] for o in rows["priority"]["options"]] == ["P1", "P2", "P3"]
     assert rows["external_id"]["options"] is None  # a text field has no options: no request
     pid = rows["priority"]["id"]
     assert _counts(aha) == Counter(
-        {"custom_field_definitions": 1, f"custom_field_definitions/{pid}/custom_field_options": 1}
+        {"custom_field_definitions": 1, f"custom_field_definitions/{pid}/options": 1}
     )
 
 

@@ -53,10 +53,16 @@ REGISTRY: dict[str, Kind] = {
         idea_categories,
         release_phases,
         record_links,
-        custom_field_definitions,
         workflow_status_times,
     )
 }
 SINGULAR_TO_PLURAL: dict[str, str] = {k.singular: k.name for k in REGISTRY.values()}
 
-__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "pivot_reports", "workflows"]
+__all__ = [
+    "REGISTRY",
+    "SINGULAR_TO_PLURAL",
+    "Kind",
+    "custom_field_definitions",
+    "pivot_reports",
+    "workflows",
+]

@@ -10,7 +10,6 @@ import random
 from typing import TYPE_CHECKING
 
 from dagster_aha.testing.kinds.comments import seed_comments
-from dagster_aha.testing.kinds.custom_field_definitions import seed_custom_field_definitions
 from dagster_aha.testing.kinds.custom_object_records import CUSTOMERS, make_table_record
 from dagster_aha.testing.kinds.epics import make_epic
 from dagster_aha.testing.kinds.features import FEATURE_STATUSES, make_feature
@@ -140,4 +139,3 @@ def seed_state(state: SandboxState, n_products: int, n_releases: int, n_features
     seed_idea_categories(state)
     seed_release_phases(state)
     seed_record_links(state)
-    seed_custom_field_definitions(state)
