@@ -114,6 +114,7 @@ def build_aha_change_sensor(
     minimum_interval_seconds: int = 60,
     time_budget_seconds: float = DEFAULT_CHANGE_SENSOR_TIME_BUDGET,
     rate_budget_share: float = 0.1,
+    max_requests_per_tick: int | None = None,
     overlap: timedelta = timedelta(minutes=5),
     initial_lookback: timedelta = timedelta(hours=1),
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
@@ -132,14 +133,20 @@ def build_aha_change_sensor(
         rate_budget_share: share of the account's ``requests_per_minute`` the sensor may use
             (``0 < share <= 1``); a tick sends at most ``share x requests_per_minute x
             minimum_interval_seconds / 60`` requests (at least one).
+        max_requests_per_tick: a lower cap on the requests of one tick, if given.
         overlap: how far back each poll re-reads (audits visible late); repeats are dropped.
         initial_lookback: the first tick (no cursor) reads the audits of this last period.
         default_status: ``STOPPED`` by default; start it in the UI.
     """
     if not 0 < rate_budget_share <= 1:
         raise ValueError("rate_budget_share must be in (0, 1]")
-    if time_budget_seconds <= 0:
-        raise ValueError("time_budget_seconds must be positive")
+    if not 0 < time_budget_seconds < DEFAULT_SENSOR_GRPC_TIMEOUT:
+        raise ValueError(
+            f"time_budget_seconds must be positive and under Dagster's sensor timeout "
+            f"({DEFAULT_SENSOR_GRPC_TIMEOUT} s)"
+        )
+    if max_requests_per_tick is not None and max_requests_per_tick < 1:
+        raise ValueError("max_requests_per_tick must be at least 1")
     if assets is not None and streams is not None:
         raise ValueError("pass assets or streams, not both")
     if assets is not None:
@@ -175,6 +182,8 @@ def build_aha_change_sensor(
         max_requests = max(
             1, math.floor(rate_budget_share * per_minute * minimum_interval_seconds / 60)
         )
+        if max_requests_per_tick is not None:
+            max_requests = min(max_requests, max_requests_per_tick)
         cursor = _load_cursor(context, initial_lookback)
         poll = poll_audits(
             client,

@@ -138,5 +138,24 @@ def test_sensor_arguments_are_checked() -> None:
         build_aha_change_sensor(streams=["features"], rate_budget_share=0)
     with pytest.raises(ValueError, match="Unknown Aha! stream"):
         build_aha_change_sensor(streams=["nope"])
+    with pytest.raises(ValueError, match="sensor timeout"):
+        build_aha_change_sensor(streams=["features"], time_budget_seconds=600)
     sensor = build_aha_change_sensor(streams=["features"])
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_max_requests_per_tick_caps_a_tick(aha: AhaSandbox) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = build_aha_change_sensor(streams=["features"], max_requests_per_tick=1)
+    start = _tick(sensor, aha, instance, None)
+    for i in range(450):  # 3 pages
+        aha.state.update_record("feature", "PRJ1-1", name=f"Edit {i}")
+    aha.clear_requests()
+    cursor = start.cursor
+    runs = 0
+    for _ in range(3):
+        result = _tick(sensor, aha, instance, cursor)
+        runs += len(result.run_requests)
+        cursor = result.cursor
+    assert len(aha.requests) == 3 and runs == 3  # one page a tick, each a run of its audits
+    assert _tick(sensor, aha, instance, cursor).run_requests == []
