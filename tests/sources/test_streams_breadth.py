@@ -81,7 +81,9 @@ def test_custom_field_definitions_with_their_options(aha: AhaSandbox) -> None:
 
 def test_workflow_status_history_is_a_child_table(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    assets = build_aha_assets(streams=["features__workflow_status_times"], lookback=timedelta(0))
+    assets = build_aha_assets(
+        streams=["features__workflow_status_times"], incremental=True, lookback=timedelta(0)
+    )
     first = run(assets, aha, instance=instance)
     rows = first.rows("aha/features__workflow_status_times")
     assert len(rows) == aha.state.count("features")  # one open interval each
@@ -118,7 +120,7 @@ def test_partitioned_reads_stay_in_their_product(aha: AhaSandbox) -> None:
 
 def test_audits_stream_is_incremental_by_creation_time(aha: AhaSandbox) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    assets = build_aha_assets(streams=["audits"], lookback=timedelta(0))
+    assets = build_aha_assets(streams=["audits"], incremental=True, lookback=timedelta(0))
     for i in range(3):
         aha.state.update_record("feature", "PRJ1-1", name=f"Edit {i}")
     first = run(assets, aha, instance=instance)
