@@ -18,6 +18,12 @@ Three stream shapes go beyond one list (see :mod:`dagster_aha.sources.reading`):
 ``audit_types`` maps the ``auditable_type`` (or ``associated_type``) of an Aha! audit to the
 streams it changes (used by the change sensor).
 
+Every ``fields=`` name is a key of the record as Aha!'s OpenAPI document shows it (a name no
+documented record has is at best ignored by Aha! and answered 400 by the sandbox): products
+carry their hierarchy as ``children`` (there is no ``parent_id``), an idea's promotion is its
+``feature``, initiatives have no ``parent``, and teams have no ``created_at``/``updated_at``
+(so the teams stream is a full refresh).
+
 Facts: reference/aha-api.md §2.2, §3.2 and §10; Aha!'s OpenAPI document.
 """
 
@@ -85,6 +91,8 @@ class AhaStream:
         per_record_suffix: per-record streams: list path below ``<parent path>/<id>/``.
         request_cost: what one full read costs in requests (README streams table).
         audit_types: ``auditable_type`` values of Aha! audits that change this stream.
+        has_updated_at: the records carry ``updated_at`` (teams do not), so ``fields=`` lists
+            always ask for it.
     """
 
     name: str
@@ -95,6 +103,7 @@ class AhaStream:
     fields: tuple[str, ...]
     required_keys: tuple[str, ...]
     description: str
+    has_updated_at: bool = True
     incremental_param: str = "updated_since"
     until_param: str | None = None
     cursor_field: str = "updated_at"
@@ -152,7 +161,7 @@ STREAMS: Mapping[str, AhaStream] = {
                 "name",
                 "product_line",
                 "workspace_type",
-                "parent_id",
+                "children",
                 "created_at",
                 "updated_at",
                 "custom_fields",
@@ -223,7 +232,6 @@ STREAMS: Mapping[str, AhaStream] = {
                 "categories",
                 "tags",
                 "feature",
-                "epic",
                 "url",
             ),
             required_keys=("id", "reference_num"),
@@ -261,7 +269,6 @@ STREAMS: Mapping[str, AhaStream] = {
                 "status",
                 "custom_fields",
                 "goals",
-                "parent",
                 "start_date",
                 "end_date",
                 "url",
@@ -299,11 +306,10 @@ STREAMS: Mapping[str, AhaStream] = {
                 "schedule",
                 "team_members",
                 "custom_fields",
-                "created_at",
-                "updated_at",
             ),
             required_keys=("id",),
             description="Aha! capacity-planning teams (full refresh; not in the default streams).",
+            has_updated_at=False,
             audit_types=("Team",),
         ),
         AhaStream(
@@ -551,10 +557,10 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
     ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
     stream, or a mapping from stream name to a list (streams not in the mapping keep their
     defaults). ``"*"`` asks Aha! for every field. Otherwise the stream's required keys and its
-    ``cursor_field`` are always added (for a child stream: the parent's ``id``,
-    ``reference_num``, ``updated_at`` and the child key), since a ``fields`` list replaces
-    Aha!'s default set and the cursor and checks need them. A stream whose endpoint takes no
-    ``fields=`` (empty default) sends none unless asked: ``()``.
+    ``cursor_field`` (``updated_at`` only for records that have one) are always added (for a
+    child stream: the parent's ``id``, ``reference_num``, ``updated_at`` and the child key),
+    since a ``fields`` list replaces Aha!'s default set and the cursor and checks need them. A
+    stream whose endpoint takes no ``fields=`` (empty default) sends none unless asked: ``()``.
     """
     chosen: Sequence[str] | str
     if fields is None and not stream.fields:
@@ -576,7 +582,8 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
     if stream.child_key is not None:
         base = ("id", "reference_num", "updated_at", stream.child_key)
     else:
-        base = (*stream.required_keys, stream.cursor_field)
+        cursor = (stream.cursor_field,) if stream.has_updated_at else ()
+        base = (*stream.required_keys, *cursor)
     out: list[str] = []
     for f in (*base, *names):
         if f not in out:
