@@ -62,6 +62,8 @@ _API_SUFFIX_RE = re.compile(r"/api/v1/?$")
 
 def _check_host(base_url: str, host: str) -> None:
     """An IP literal or an ASCII DNS name (IDNA only as punycode), else ``ValueError``."""
+    if "%" in host:
+        raise ValueError(f"invalid base_url {base_url!r}: '%' (or an IPv6 zone) in the host")
     try:
         ipaddress.ip_address(host)
         return
