@@ -869,7 +869,10 @@ class AhaClient:
                     self.url_for(path),
                     f"expected a pivot view with {missing} keys; keys present: {sorted(body)[:20]}",
                 )
-            return PivotViewReport.model_validate(body)
+            try:
+                return PivotViewReport.model_validate(body)
+            except AhaResponseError as exc:
+                raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None
         if view != "list":
             raise ValueError(f"view must be 'list' or 'pivot', got {view!r}")
         first: dict[str, Any] = {}
@@ -888,6 +891,9 @@ class AhaClient:
                 self.url_for(path),
                 "expected a list view with 'columns' and 'rows'",
             )
-        return PivotListReport.model_validate(
-            {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
-        )
+        try:
+            return PivotListReport.model_validate(
+                {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
+            )
+        except AhaResponseError as exc:
+            raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None

@@ -221,9 +221,11 @@ def test_a_gzip_bomb_is_cut_at_the_cap_of_decoded_bytes(httpserver: HTTPServer) 
     httpserver.expect_request("/api/v1/features").respond_with_data(
         bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}
     )
-    with _client(httpserver.url_for("/").rstrip("/"), max_response_bytes=2 * MiB) as client:
-        with pytest.raises(AhaResponseTooLargeError):
-            client.request("GET", "features")
+    with (
+        _client(httpserver.url_for("/").rstrip("/"), max_response_bytes=2 * MiB) as client,
+        pytest.raises(AhaResponseTooLargeError),
+    ):
+        client.request("GET", "features")
     _record_cap(decoded, 2 * MiB)
 
 
@@ -234,9 +236,11 @@ def test_an_oversized_error_body_is_read_only_for_its_message(httpserver: HTTPSe
         return Response(_streamed(64 * MiB, sent), status=500, content_type="text/plain")
 
     httpserver.expect_request("/api/v1/me").respond_with_handler(handler)
-    with _client(httpserver.url_for("/").rstrip("/"), max_retries=1) as client:
-        with pytest.raises(AhaServerError) as info:
-            client.request("GET", "me")
+    with (
+        _client(httpserver.url_for("/").rstrip("/"), max_retries=1) as client,
+        pytest.raises(AhaServerError) as info,
+    ):
+        client.request("GET", "me")
     assert len(str(info.value)) < 2000
     assert sent[0] < 16 * MiB
     _record_cap(64 * MiB, sent[0])
