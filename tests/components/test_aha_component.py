@@ -106,7 +106,9 @@ def test_literal_values_are_resolved_and_api_key_is_required_with_a_subdomain() 
     component = AhaComponent(subdomain="acme", streams=["users"])
     with pytest.raises(ValueError, match="api_key is required"):
         component.build_resource()
-    resource = AhaComponent(subdomain="acme", api_key="k", requests_per_minute=60).build_resource()
+    resource = AhaComponent(
+        subdomain="acme", api_key=dg.EnvVar("AHA_API_KEY"), requests_per_minute=60
+    ).build_resource()
     assert resource is not None
     assert resource.subdomain == "acme"
     assert resource.requests_per_minute == 60
