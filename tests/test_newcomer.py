@@ -63,3 +63,40 @@ def test_readme_component_for_a_local_sandbox_loads(monkeypatch: pytest.MonkeyPa
         with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
             assert isinstance(component, AhaComponent)
             assert defs.resources and "aha" in defs.resources
+
+
+def test_progress_logs_never_say_page_1_of_0() -> None:
+    """An incremental read with nothing changed gets one empty page and ``total_pages: 0``."""
+    from dagster_aha.client import PageInfo
+    from dagster_aha.sources.assets import _Progress
+    from dagster_aha.testing import AhaSandbox
+
+    infos: list[PageInfo] = []
+    with AhaSandbox(enforce_rate_limits=False, products=1, features_per_release=2) as aha:
+        client = aha.client()
+        future = "2999-01-01T00:00:00Z"
+        assert (
+            list(
+                client.iter_records(
+                    "features", params={"updated_since": future}, on_page=infos.append
+                )
+            )
+            == []
+        )
+    assert infos and infos[0].total_pages == 0  # what Aha! reports for an empty list
+
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str) -> None:
+            lines.append(msg)
+
+    class Context:
+        log = Log()
+
+    progress = _Progress(Context(), "aha/features", every=10)  # type: ignore[arg-type]
+    progress.start_path("features", 0)
+    for info in infos:
+        progress(info)
+    assert lines and not [m for m in lines if re.search(r"page \d+/0\b", m)], lines
+    assert "no records to read" in lines[0]
