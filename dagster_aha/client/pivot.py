@@ -297,7 +297,7 @@ class PivotViewReport(_PivotModel):
                 for name, v in cp:
                     _put(row, name, v, suffixes)
             for cell in group:
-                c0 = _first_cell(cell)
+                c0 = cell if type(cell) is dict else _first_cell(cell)
                 if c0 is None:
                     continue
                 fref = c0.get("field_definition_ref")

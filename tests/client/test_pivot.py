@@ -10,28 +10,14 @@ from pytest_httpserver import HTTPServer
 
 from dagster_aha import AhaResponseError, PivotListReport, PivotViewReport
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "aha-custom-pivot-api.txt"
-
-
-def _seed_examples() -> list[dict[str, Any]]:
-    text = SEED.read_text()
-    dec = json.JSONDecoder()
-    out = []
-    idx = 0
-    while (idx := text.find("\n{", idx)) != -1:
-        obj, end = dec.raw_decode(text, idx + 1)
-        out.append(obj)
-        idx = end
-    return out
+#: The two example responses of Aha!'s Custom Pivot API documentation (tests/data/README.md).
+SEED = Path(__file__).resolve().parents[1] / "data" / "aha-custom-pivot-examples.json"
 
 
 @pytest.fixture(scope="module")
 def seed() -> tuple[dict[str, Any], dict[str, Any]]:
-    if not SEED.exists():
-        pytest.skip(f"seed file not found: {SEED}")
-    examples = _seed_examples()
-    assert len(examples) == 2
-    return examples[0], examples[1]
+    examples = json.loads(SEED.read_text(encoding="utf-8"))
+    return examples["list_view"], examples["pivot_view"]
 
 
 def test_seed_list_view(seed: tuple[dict[str, Any], dict[str, Any]]) -> None:

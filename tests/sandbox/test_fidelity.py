@@ -14,10 +14,10 @@ from dagster_aha.testing import AhaSandbox
 
 from ._api import Api
 
-#: Aha!'s OpenAPI document lives in ../shared beside the repository (override: AHA_OPENAPI).
-_DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "aha-openapi.json"
-SPEC = Path(os.environ.get("AHA_OPENAPI", str(_DEFAULT_SPEC)))
-pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"{SPEC} not available")
+#: The response examples of Aha!'s OpenAPI document, shipped trimmed in tests/data (see its
+#: README); AHA_OPENAPI=/path/to/aha-openapi.json compares with a full document instead.
+_SHIPPED_SPEC = Path(__file__).resolve().parents[1] / "data" / "aha-openapi-examples.json"
+SPEC = Path(os.environ.get("AHA_OPENAPI", str(_SHIPPED_SPEC)))
 
 # spec path -> (sandbox path, response key)
 LIST_PATHS: dict[str, tuple[str, str]] = {
