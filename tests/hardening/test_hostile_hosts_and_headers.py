@@ -187,3 +187,19 @@ def test_allowed_headers_are_sent_with_normalised_names(httpserver: HTTPServer) 
 def test_resource_errors_are_ours(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises((ValueError, AhaError)):
         AhaResource(base_url="https://acme.aha.i\u043e", api_key="k").get_client()
+
+
+def test_https_accounts_keep_the_ca_bundle_and_no_proxy_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "acme.aha.io")
+    with AhaClient("acme", api_key="k") as client:
+        session = client._session
+        assert session.trust_env is False  # read once, here
+        assert session.verify == "/etc/corp-ca.pem"
+        assert not session.proxies.get("https")  # NO_PROXY names the account's host
+    monkeypatch.setenv("NO_PROXY", "other.example")
+    with AhaClient("acme", api_key="k") as client:
+        assert client._session.proxies.get("https") == "http://proxy.corp:3128"
