@@ -496,10 +496,10 @@ class AhaClient:
                 # jitter up to the wait itself: clients (or processes) rejected together
                 # spread their retries instead of colliding again at the reset
                 wait = base + random.uniform(0, min(self.backoff_max, max(self.backoff_base, base)))
-                self._limiter.block_until(wait)
                 budget.take(
                     wait, why="a rate-limited retry (429)", status=status, requested=_asked(resp)
                 )
+                self._limiter.block_until(wait)
                 own_wait = wait
                 limited += 1
                 self._count_retry()

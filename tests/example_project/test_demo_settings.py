@@ -67,3 +67,11 @@ def test_the_demo_command_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "AHA_API_KEY" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_example_resource_description_is_not_restructured_text() -> None:
+    from aha_example.aha import SandboxAhaResource
+
+    doc = SandboxAhaResource.__doc__ or ""
+    for rst in ("::", "``", ":class:", ":func:", ".. "):
+        assert rst not in doc, rst
