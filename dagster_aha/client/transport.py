@@ -268,6 +268,13 @@ def send_attempt(
                 if ok and declared is not None and declared > limit:
                     raise ResponseTooLarge(resp, 0, limit, declared)
                 attempt.phase = "reading the response body"
+                if resp.raw is None or resp._content is not False:
+                    # already read (a session that is not requests' own): cap what is there
+                    content = resp.content or b""
+                    if ok and len(content) > limit:
+                        raise ResponseTooLarge(resp, len(content), limit, declared)
+                    resp._content = content[:limit]
+                    return resp
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_content(_CHUNK):
@@ -284,7 +291,8 @@ def send_attempt(
                 resp._content = b"".join(chunks)
                 resp._content_consumed = True
             finally:
-                resp.close()
+                if resp.raw is not None:
+                    resp.close()
         except requests.RequestException as exc:
             if attempt.expired and not isinstance(exc, AttemptDeadlineExceeded):
                 sent = attempt.phase != "connecting"

@@ -91,9 +91,8 @@ def test_hostile_subdomain_is_refused_and_nothing_is_sent(subdomain: str, wire: 
     FIGURES.add("hostile_inputs")
     with pytest.raises(ValueError, match="subdomain"):
         AhaClient(subdomain, KEY)
-    resource = AhaResource(subdomain=subdomain, api_key=KEY)
     with pytest.raises(ValueError, match="subdomain"):
-        resource.verify()
+        AhaResource(subdomain=subdomain, api_key=KEY).verify()  # refused when built
     assert wire.sent == []
 
 

@@ -169,7 +169,9 @@ def test_cli_serves_and_stops(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/api/v1/" in out
-    assert "sandbox-key" not in out + err
+    # what to paste: the base_url and the sandbox's own key (a local sandbox, not an account)
+    assert f"base_url: http://127.0.0.1:{port}\n" in out
+    assert "api_key:  sandbox-key\n" in out
 
 
 def test_client_and_resource_helpers(aha_sandbox: AhaSandbox) -> None:
