@@ -50,12 +50,32 @@ def make_table_record(
         linked_records=[],
         created_by_user=user_ref(user),
     )
-    for fkey, fname, ftype in TABLES.get(key, []):
+    for fkey, _fname, _ftype in TABLES.get(key, []):
         if values and fkey in values:
-            cf = custom_field(fkey, values[fkey], created, type_=ftype)
-            cf["name"] = fname
-            r["custom_fields"].append(cf)
+            r["custom_fields"].append(table_field(key, fkey, values[fkey], created))
     return r
+
+
+def table_field(table: str, key: str, value: Any, ts: str) -> dict[str, Any]:
+    """A custom table record's field: typed by the table, with a string id (as in the
+    document's create example)."""
+    for fkey, fname, ftype in TABLES.get(table, []):
+        if fkey == key:
+            cf = custom_field(fkey, value, ts, type_=ftype)
+            cf.update(id=str(cf["id"]), name=fname)
+            return cf
+    raise SandboxError(422, f"Unknown field {key[:40]!r} of custom table {table[:40]!r}")
+
+
+def _write_fields(rec: dict[str, Any], value: Any, ts: str) -> None:
+    if not isinstance(value, dict):
+        raise SandboxError(400, "custom_fields must be an object keyed by the table's fields")
+    fields = {cf["key"]: cf for cf in rec.get("custom_fields") or []}
+    for key, val in value.items():
+        if val is not None and not isinstance(val, str):
+            raise SandboxError(422, f"Custom table field {str(key)[:40]!r} takes text")
+        fields[str(key)] = table_field(rec["key"], str(key), val, ts)
+    rec["custom_fields"] = list(fields.values())
 
 
 def _create(
@@ -71,6 +91,9 @@ def _create(
 
 
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
+    if key == "custom_fields":
+        _write_fields(rec, value, ts)
+        return True
     if key != "custom_object_links":
         return False
     rec["custom_object_links"] = [
