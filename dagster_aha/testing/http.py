@@ -164,9 +164,8 @@ def list_response(
 def detail_response(
     sb: AhaSandbox, kind: str, rec: dict[str, Any], params: dict[str, str]
 ) -> Response:
-    return json_response(
-        200, {sb.state.kind(kind).singular: shape(rec, fields_param(params), None)}
-    )
+    fields = fields_param(params, sb.state.known_fields(kind))
+    return json_response(200, {sb.state.kind(kind).singular: shape(rec, fields, None)})
 
 
 def unwrap(body: Any, key: str) -> dict[str, Any]:
