@@ -38,6 +38,9 @@ from schemathesis.specs.openapi.checks import (
 
 from dagster_aha.testing import AhaSandbox
 from dagster_aha.testing.http import ROUTES, route_shape
+from dagster_aha.testing.kinds.custom_field_definitions import (
+    definitions as custom_field_definitions,
+)
 
 from .openapi_document import SPEC
 
@@ -146,6 +149,9 @@ def _path_parameters(sb: AhaSandbox, method: str, path: str) -> dict[str, str]:
             if r["product_id"] == state.require("products", p)["id"]
         ),
         "custom_pivots": next(iter(state.reports)),
+        "custom_field_definitions": next(
+            d["id"] for d in custom_field_definitions(state) if d["_options"]
+        ),
     }
     segments = path.strip("/").split("/")
     out: dict[str, str] = {}

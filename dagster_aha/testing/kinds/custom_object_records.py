@@ -23,9 +23,33 @@ if TYPE_CHECKING:
     from dagster_aha.testing.server import AhaSandbox
     from dagster_aha.testing.state.core import SandboxState
 
-#: the account's custom tables: key -> [(field key, field name, field type)]
+#: the custom tables a new sandbox account has: key -> [(field key, field name, field type)];
+#: every product holds them. ``state.add_custom_table`` adds more (``state.custom_tables``).
 TABLES = {"customers": [("name", "Name", "string"), ("website", "Website", "url")]}
 CUSTOMERS = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries"]
+
+
+def default_custom_tables() -> dict[str, dict[str, Any]]:
+    """``state.custom_tables`` of a new account: ``TABLES``, in every product."""
+    return {
+        key: {"key": key, "name": key.capitalize(), "fields": [list(f) for f in fields]}
+        for key, fields in TABLES.items()
+    }
+
+
+def table_fields(state: SandboxState, key: str) -> list[tuple[str, str, str]]:
+    """``(field key, field name, field type)`` of the account's custom table ``key``."""
+    table = state.custom_tables.get(key)
+    return [tuple(f) for f in table["fields"]] if table else []  # type: ignore[misc]
+
+
+def product_has_table(state: SandboxState, prod: dict[str, Any], key: str) -> bool:
+    """Whether ``prod`` holds the custom table ``key`` (``products`` absent: every product)."""
+    table = state.custom_tables.get(key)
+    if table is None:
+        return False
+    products = table.get("products")
+    return products is None or prod["id"] in products or prod["reference_prefix"] in products
 
 
 def make_table_record(
@@ -50,16 +74,16 @@ def make_table_record(
         linked_records=[],
         created_by_user=user_ref(user),
     )
-    for fkey, _fname, _ftype in TABLES.get(key, []):
+    for fkey, _fname, _ftype in table_fields(state, key):
         if values and fkey in values:
-            r["custom_fields"].append(table_field(key, fkey, values[fkey], created))
+            r["custom_fields"].append(table_field(state, key, fkey, values[fkey], created))
     return r
 
 
-def table_field(table: str, key: str, value: Any, ts: str) -> dict[str, Any]:
+def table_field(state: SandboxState, table: str, key: str, value: Any, ts: str) -> dict[str, Any]:
     """A custom table record's field: typed by the table, with a string id (as in the
     document's create example)."""
-    for fkey, fname, ftype in TABLES.get(table, []):
+    for fkey, fname, ftype in table_fields(state, table):
         if fkey == key:
             cf = custom_field(fkey, value, ts, type_=ftype)
             cf.update(id=str(cf["id"]), name=fname)
@@ -67,14 +91,14 @@ def table_field(table: str, key: str, value: Any, ts: str) -> dict[str, Any]:
     raise SandboxError(422, f"Unknown field {key[:40]!r} of custom table {table[:40]!r}")
 
 
-def _write_fields(rec: dict[str, Any], value: Any, ts: str) -> None:
+def _write_fields(state: SandboxState, rec: dict[str, Any], value: Any, ts: str) -> None:
     if not isinstance(value, dict):
         raise SandboxError(400, "custom_fields must be an object keyed by the table's fields")
     fields = {cf["key"]: cf for cf in rec.get("custom_fields") or []}
     for key, val in value.items():
         if val is not None and not isinstance(val, str):
             raise SandboxError(422, f"Custom table field {str(key)[:40]!r} takes text")
-        fields[str(key)] = table_field(rec["key"], str(key), val, ts)
+        fields[str(key)] = table_field(state, rec["key"], str(key), val, ts)
     rec["custom_fields"] = list(fields.values())
 
 
@@ -92,7 +116,7 @@ def _create(
 
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
     if key == "custom_fields":
-        _write_fields(rec, value, ts)
+        _write_fields(state, rec, value, ts)
         return True
     if key != "custom_object_links":
         return False
@@ -110,7 +134,7 @@ KIND = Kind(
 
 def _table(sb: AhaSandbox, m: dict[str, str]) -> tuple[dict[str, Any], str]:
     prod = sb.state.require("products", m["pid"])
-    if m["key"] not in TABLES:
+    if not product_has_table(sb.state, prod, m["key"]):
         raise SandboxError(404, "Custom table not found")
     return prod, m["key"]
 

@@ -21,6 +21,7 @@ from typing import Any
 from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
 from dagster_aha.testing.kinds.base import Kind
+from dagster_aha.testing.kinds.custom_object_records import default_custom_tables
 from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
 from dagster_aha.testing.kinds.users import build_me
 from dagster_aha.testing.state import filters, writes
@@ -71,6 +72,9 @@ class SandboxState:
         self._last_ms = 0
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
+        #: the account's custom tables: key -> {key, name, fields: [[key, name, type]],
+        #: products: [product ids/prefixes] (absent: every product)}
+        self.custom_tables: dict[str, dict[str, Any]] = default_custom_tables()
         self.me_id = ""
         if data is not None:
             self._restore(data)
@@ -240,6 +244,7 @@ class SandboxState:
                     "me_id": self.me_id,
                     "statuses": self.statuses,
                     "reports": self.reports,
+                    "custom_tables": self.custom_tables,
                     "records": {k: list(v.values()) for k, v in self._records.items()},
                 }
             )
@@ -254,6 +259,7 @@ class SandboxState:
         self.me_id = str(data["me_id"])
         self.statuses = data["statuses"]
         self.reports = data["reports"]
+        self.custom_tables = data.get("custom_tables", default_custom_tables())
         for kind in REGISTRY:
             for rec in data["records"].get(kind, []):
                 self.store(kind, rec)
@@ -340,6 +346,44 @@ class SandboxState:
         if where is not None:
             recs = [r for r in recs if where(r)]
         return filters.apply_filters(REGISTRY[kind], recs, params)
+
+    # ------------------------------------------------------------------ custom tables
+    def add_custom_table(
+        self,
+        key: str,
+        *,
+        name: str | None = None,
+        fields: list[tuple[str, str, str]] | None = None,
+        products: list[str] | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add a custom table to the account (an admin change "behind the client's back").
+
+        ``fields`` are ``(key, name, type)``; ``products`` the ids/prefixes holding it (None:
+        every product); ``records`` the ``custom_fields`` values of records to create in each
+        of those products. ``GET custom_field_definitions`` then lists its fields.
+        """
+        with self.lock:
+            table: dict[str, Any] = {
+                "key": key,
+                "name": name or key.replace("_", " ").capitalize(),
+                "fields": [list(f) for f in (fields or [("name", "Name", "string")])],
+            }
+            if products is not None:
+                table["products"] = list(products)
+            self.custom_tables[key] = table
+            for prod in self.snapshot("products"):
+                if products is not None and not (
+                    prod["id"] in products or prod["reference_prefix"] in products
+                ):
+                    continue
+                for values in records or []:
+                    self.create(
+                        "custom_object_records",
+                        {"custom_fields": values},
+                        parent=prod,
+                        table_key=key,
+                    )
 
     # ------------------------------------------------------------------ pivot reports
     def pivot_report(self, report_id: str, view: str, page: int, per_page: int) -> dict[str, Any]:
