@@ -225,3 +225,24 @@ def test_a_write_stamps_the_sandboxs_now(api: Api) -> None:
     r = api.put("features/PRJ1-1", {"feature": {"name": "now"}})
     stamped = _ts(r.json()["feature"]["updated_at"]).timestamp()
     assert stamped >= before - 0.002
+
+
+def test_the_manual_destination_example_of_the_docstring_creates_a_release(
+    aha_sandbox: AhaSandbox,
+) -> None:
+    from dagster_aha.destinations import AhaDestination, write_records
+
+    dest = AhaDestination(
+        method="POST",
+        path="products/{product_id}/releases",
+        wrap_key="release",
+        path_params={"product_id": "PRJ1"},
+    )
+    with aha_sandbox.client() as client:
+        report = write_records(client, dest, [{"name": "From a destination"}])
+    (req,) = [r for r in aha_sandbox.requests if r.method != "GET"]
+    assert (req.method, req.path, req.status) == ("POST", "products/PRJ1/releases", 200)
+    assert req.json == {"release": {"name": "From a destination"}}
+    names = [r["name"] for r in aha_sandbox.state.records("releases")]
+    assert "From a destination" in names
+    assert report is not None
