@@ -196,9 +196,10 @@ def list_response(
 def detail_response(
     sb: AhaSandbox, kind: str, rec: dict[str, Any], params: dict[str, str]
 ) -> Response:
+    known = sb.state.known_fields(kind) | frozenset(COMPUTED_FIELDS.get(kind, {}))
+    fields = fields_param(params, known)
     return json_response(
-        200,
-        {sb.state.kind(kind).singular: shape_computed(sb, kind, rec, fields_param(params), None)},
+        200, {sb.state.kind(kind).singular: shape_computed(sb, kind, rec, fields, None)}
     )
 
 

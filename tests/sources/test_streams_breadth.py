@@ -73,9 +73,12 @@ def test_custom_field_definitions_with_their_options(aha: AhaSandbox) -> None:
     assert rows["priority"]["type"] == "CustomFieldDefinitions::SelectConstant"
     assert [o["text"] for o in rows["priority"]["options"]] == ["P1", "P2", "P3"]
     assert rows["external_id"]["options"] is None  # a text field has no options: no request
-    pid = rows["priority"]["id"]
+    assert [o["text"] for o in rows["component"]["options"]] == ["web", "mobile", "api"]
+    with_options = [r["id"] for r in rows.values() if r["options"] is not None]
+    assert len(with_options) >= 2  # choice lists (single and multiple); text fields cost nothing
     assert _counts(aha) == Counter(
-        {"custom_field_definitions": 1, f"custom_field_definitions/{pid}/options": 1}
+        {"custom_field_definitions": 1}
+        | {f"custom_field_definitions/{i}/options": 1 for i in with_options}
     )
 
 

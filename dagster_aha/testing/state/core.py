@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
@@ -61,6 +62,7 @@ class SandboxState:
         self.lock = threading.RLock()
         self.seed = seed
         self._tpl_json = {k: json.dumps(v) for k, v in _templates().items()}
+        self._tpl_cache: dict[tuple[str, frozenset[str]], bytes] = {}
         self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
         self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
         # kinds without an OpenAPI example record (audits, tasks...) learn their keys from
@@ -141,9 +143,19 @@ class SandboxState:
                 return dict(s)
         raise SandboxError(422, f"Workflow status {name[:60]!r} is not valid for {kind}")
 
-    def template(self, name: str) -> dict[str, Any]:
-        """A fresh copy of the OpenAPI example record ``name`` (``"feature"``)."""
-        return json.loads(self._tpl_json[name])
+    def template(self, name: str, *, replaced: Iterable[str] = ()) -> dict[str, Any]:
+        """A fresh copy of the OpenAPI example record ``name`` (``"feature"``). Keys in
+        ``replaced`` (which the caller overwrites) come as None, so copying is cheap: seeding
+        60,000 features copies 60,000 templates."""
+        key = (name, frozenset(replaced))
+        blob = self._tpl_cache.get(key)
+        if blob is None:
+            skeleton = json.loads(self._tpl_json[name])
+            for k in key[1]:
+                if k in skeleton:
+                    skeleton[k] = None
+            blob = self._tpl_cache[key] = pickle.dumps(skeleton, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(blob)  # noqa: S301  (our own bytes)
 
     def any_user(self) -> dict[str, Any]:
         """The account's own user (``GET me``), the default owner/creator of new records."""
