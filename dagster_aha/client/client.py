@@ -508,12 +508,18 @@ class AhaClient:
             return None
         try:
             data = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError) as exc:
+            # ValueError covers invalid JSON and undecodable bytes; RecursionError a body
+            # nested too deeply for the parser; MemoryError one too large to hold.
+            what = {
+                RecursionError: "a JSON body nested too deeply to parse",
+                MemoryError: "a JSON body too large to parse",
+            }.get(type(exc), "a body that is not JSON (or not decodable)")
             raise AhaResponseError(
                 resp.status_code,
                 method,
                 resp.url,
-                "expected a JSON object, got non-JSON body",
+                f"expected a JSON object, got {what}",
                 body_excerpt(self._scrub(resp.content)),
             ) from None
         if not isinstance(data, dict):
@@ -535,6 +541,8 @@ class AhaClient:
             resp.json()
         except ValueError:
             return True
+        except (RecursionError, MemoryError):
+            return False  # complete but unparseable: retrying cannot help
         return False
 
     def _retry_truncated(self, resp: requests.Response, attempt: int) -> None:

@@ -45,6 +45,8 @@ class WriteOutcome(BaseModel):
     retryable: bool = False
     match_key: str | None = None
     request: dict[str, Any] | None = None
+    detail: str | None = None
+    """Why a record was skipped or how it was resolved (e.g. found in the write ledger)."""
 
     def to_row(self) -> dict[str, Any]:
         req = self.request or {}
@@ -58,6 +60,7 @@ class WriteOutcome(BaseModel):
             "error": self.error,
             "retryable": self.retryable,
             "match_key": self.match_key,
+            "detail": self.detail,
             "method": req.get("method"),
             "path": req.get("path"),
             "body": json.dumps(req.get("body"), sort_keys=True)
@@ -76,6 +79,7 @@ ROW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("error", "string"),
     ("retryable", "bool"),
     ("match_key", "string"),
+    ("detail", "string"),
     ("method", "string"),
     ("path", "string"),
     ("body", "string (JSON)"),
