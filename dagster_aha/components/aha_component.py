@@ -135,7 +135,13 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     allow_delete: bool = False
     match_on: str | None = None
     on_match: Literal["update", "skip"] = "update"
+    record_key: str | list[str] | None = None
+    """Upstream field(s) identifying a record in the write ledger (default: the match_on
+    value, else the request's content hash)."""
     max_concurrency: int | None = None
+    ledger: bool | str = True
+    """The write ledger: ``true`` (the Dagster instance's), ``false`` (none), or a SQLAlchemy
+    URL / SQLite path."""
     automation_condition: Annotated[
         dg.AutomationCondition | None,
         dg.Resolver.default(
@@ -157,6 +163,7 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
 
 _NOT_DESTINATION_FIELDS = {
     "name",
+    "ledger",
     "upstream",
     "automation_condition",
     "group_name",
@@ -296,6 +303,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                         group_name=item.group_name,
                         description=item.description,
                         fail_on_error=item.fail_on_error,
+                        ledger=item.ledger,
                     )
                 )
             )
@@ -306,6 +314,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     resource_key=self.resource_key,
                     pool=self.pool,
                     fail_on_error=item.fail_on_error,
+                    ledger=item.ledger,
                 )
                 jobs.append(job)
                 sensors.append(
