@@ -517,7 +517,12 @@ class AhaClient:
             what = {
                 RecursionError: "a JSON body nested too deeply to parse",
                 MemoryError: "a JSON body too large to parse",
-            }.get(type(exc), "a body that is not JSON (or not decodable)")
+            }.get(
+                type(exc),
+                "non-JSON body (not valid UTF-8)"
+                if isinstance(exc, UnicodeDecodeError)
+                else "non-JSON body",
+            )
             raise AhaResponseError(
                 resp.status_code,
                 method,
