@@ -35,6 +35,7 @@ from dagster_aha.components import AhaComponent
 from dagster_aha.destinations import (
     TEMPLATE_NAMES,
     AhaDestination,
+    WriteLedger,
     WriteOutcome,
     WriteReport,
     aha_destination_asset,
@@ -92,6 +93,7 @@ __all__ = [
     "Release",
     "Team",
     "User",
+    "WriteLedger",
     "WriteOutcome",
     "WriteReport",
     "__version__",

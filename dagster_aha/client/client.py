@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import random
 import threading
@@ -577,13 +578,26 @@ class AhaClient:
         if resp.status_code == 204 or not resp.content or not resp.content.strip():
             return None
         try:
-            data = resp.json()
-        except ValueError:
+            # Parsed from the bytes (JSON is UTF-8, RFC 8259): invalid bytes are an error,
+            # not a guessed charset. ValueError covers invalid JSON and undecodable bytes;
+            # RecursionError a body nested too deeply for the parser; MemoryError one too
+            # large to hold.
+            data = jsonlib.loads(resp.content)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            what = {
+                RecursionError: "a JSON body nested too deeply to parse",
+                MemoryError: "a JSON body too large to parse",
+            }.get(
+                type(exc),
+                "non-JSON body (not valid UTF-8)"
+                if isinstance(exc, UnicodeDecodeError)
+                else "non-JSON body",
+            )
             raise AhaResponseError(
                 resp.status_code,
                 method,
                 resp.url,
-                "expected a JSON object, got non-JSON body",
+                f"expected a JSON object, got {what}",
                 self._excerpt(resp.content),
             ) from None
         if not isinstance(data, dict):
@@ -602,9 +616,13 @@ class AhaClient:
         if resp.status_code == 204 or not resp.content.strip():
             return False
         try:
-            resp.json()
+            jsonlib.loads(resp.content)
+        except UnicodeDecodeError:
+            return False  # complete but not UTF-8: retrying cannot help
         except ValueError:
             return True
+        except (RecursionError, MemoryError):
+            return False  # complete but unparseable: retrying cannot help
         return False
 
     def _retry_truncated(self, resp: requests.Response, attempt: int) -> None:
