@@ -197,6 +197,8 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     requests_per_minute: float | None = None
     max_retries: int | None = None
     timeout: float | None = None
+    budget_store: DeferredEnvStr = None
+    """Shared rate budget: 'process', 'host' or a SQLite/PostgreSQL SQLAlchemy URL."""
     resource_key: str = "aha"
 
     streams: list[str] = list(DEFAULT_STREAMS)
@@ -239,6 +241,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                 "requests_per_minute",
                 "max_retries",
                 "timeout",
+                "budget_store",
             )
             if getattr(self, name) is not None
         }
