@@ -16,15 +16,15 @@ from dagster_aha.testing import AhaSandbox, Fault
 
 def test_in_flight_target_follows_rate_times_round_trip() -> None:
     t = InFlightTarget(20.0, 64, window_budget=20)
-    assert t.target(None) == 20  # unknown round trip: one window's budget
-    assert t.target(0.1) == 5  # ceil(20 x 0.1 x 1.25) + 2
-    assert t.target(0.3) == 10
-    assert t.target(1.0) == 27
+    assert t.target(None) == 22  # unknown round trip: one window's budget (+2)
+    assert t.target(0.1) == 22  # a window's burst of 20 must be ready, though 20 x 0.1 = 2
+    assert t.target(0.3) == 22
+    assert t.target(1.0) == 27  # ceil(20 x 1.0 x 1.25) + 2
     assert t.target(2.0) == 52
     assert t.target(5.0) == 64  # capped by max_concurrency
     assert InFlightTarget(20.0, 4).target(1.0) == 4
     assert InFlightTarget(20.0, 1).target(0.001) == 1
-    assert InFlightTarget(200.0, 64).target(0.1) == 27  # time compressed 10x: same shape
+    assert InFlightTarget(200.0, 64, window_budget=20).target(0.1) == 27  # 10x compressed
 
 
 def test_speculative_last_page_is_bounded_by_the_hint_and_the_budget() -> None:
