@@ -167,7 +167,8 @@ def write_readme(path: Path, table: str) -> None:
     text = path.read_text("utf-8")
     block = f"{START}\n{table}\n{END}"
     if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+        pattern = re.escape(START) + r".*?" + re.escape(END)
+        text = re.sub(pattern, lambda _m: block, text, flags=re.S)
     else:
         raise SystemExit(f"{path}: no performance-table markers ({START} ... {END})")
     path.write_text(text, "utf-8")

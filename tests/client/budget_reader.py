@@ -2,7 +2,8 @@
 
     python budget_reader.py URL API_KEY PRODUCT STORE RPS START_AT
 
-Prints ``ready``, waits for a line on stdin, then prints one JSON line: records, unique ids, client requests and 429s.
+Prints ``ready``, waits for a line on stdin, then prints one JSON line: records, unique ids,
+client requests and 429s.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def main() -> None:
     if time.time() > float(start_at):
         raise SystemExit("started too late")
     with client:
-        ids = [str(r["id"]) for r in client.iter_records(f"products/{product}/features", per_page=5)]
+        path = f"products/{product}/features"
+        ids = [str(r["id"]) for r in client.iter_records(path, per_page=5)]
         stats = client.stats
     print(
         json.dumps(
