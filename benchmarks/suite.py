@@ -21,6 +21,7 @@ for a smoke test. ``--readme`` replaces the text between the ``performance-table
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -152,13 +153,13 @@ def render(extraction: list[dict[str, Any]], shared: dict[str, Any] | None, meta
             f"Shared budget: 4 products, {shared['records']:,} features ({shared['pages']} pages),"
             f" latency {shared['latency_s']} s; one budget: bound {shared['bound_s']:.2f} s.",
             "",
-            "| variant | requests | 429s (share) | span s | rate / (300/min) | = truth |",
+            "| variant | requests | 429s (share) | span s | efficiency (bound / span) | = truth |",
             "|---|---|---|---|---|---|",
         ]
         for r in shared["results"]:
             out.append(
                 f"| {r['variant']} | {r['requests']} | {r['r429']} ({r['share_429']:.1%}) | "
-                f"{r['span_s']:.2f} | {_fmt(r['of_sustained'])} | {r['correct']} |"
+                f"{r['span_s']:.2f} | {_fmt(r['efficiency'])} | {r['correct']} |"
             )
     return "\n".join(out)
 
@@ -181,7 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-shared", action="store_true", help="skip the shared-budget part")
     ap.add_argument("--readme", type=Path, help="write the table into this README")
     ap.add_argument("--json", dest="json_path")
+    ap.add_argument("--from-json", type=Path, help="render a previous run's JSON (no run)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        data = json.loads(args.from_json.read_text("utf-8"))
+        table = render(data["extraction"], data["shared"], data["meta"])
+        print(table)
+        if args.readme:
+            write_readme(args.readme, table)
+        return 0
     t0 = time.time()
     grid = QUICK_GRID if args.quick else FULL_GRID
     extraction = run_extraction(grid, args.limit_scale, verbose=True)

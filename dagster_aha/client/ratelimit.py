@@ -143,6 +143,7 @@ class _Extremum:
         self._max = is_max
         self._q: deque[tuple[int, float]] = deque()
         self._n = 0
+        self.count = 0  # samples in the sliding range
 
     def add(self, x: float) -> None:
         q = self._q
@@ -154,6 +155,7 @@ class _Extremum:
                 q.pop()
         q.append((self._n, x))
         self._n += 1
+        self.count = min(self._n, self._size)
         while q[0][0] <= self._n - 1 - self._size:
             q.popleft()
 
@@ -212,6 +214,8 @@ class RateLimiter:
     UNSEEN_SHARE = 0.9
     #: Seconds the first request may take before others go out without its headers.
     PROBE_TIMEOUT = 1.0
+    #: Round trips needed before sends may count on reaching admission ``lead`` seconds later.
+    LEAD_SAMPLES = 8
     #: Margin (seconds, capped at 5% of the short window) for the server's time between
     #: admitting a request and our receiving its response, which varies per response: a slot
     #: is reused at ``response + window - (shortest round trip - margin)``.
@@ -253,6 +257,9 @@ class RateLimiter:
         self._account = store.account_key(account) if store is not None else account
         self._store_windows = tuple((w.span, w.limit) for w in self._windows)
         self._hold = float(in_flight_hold)
+        # after a 429 that our own pacing caused: a wider margin for a while
+        self._wider = 0.0
+        self._wider_until = float("-inf")
         self._lock = threading.Lock()
         # waiters sleep on this condition (real time only) so that a response wakes one early
         self._cond = threading.Condition(self._lock)
@@ -305,7 +312,7 @@ class RateLimiter:
             # the part of its round trip above the shortest one delayed its admission at most
             # admitted before its response, and our next send needs at least ``lead`` to reach
             # admission: the slot may be reused at ``response + span - lead``
-            return max(exit_at, s.t + s.rtt + span - max(0.0, lo - self._margin))
+            return max(exit_at, s.t + s.rtt + span - self._lead(now))
         spread = (self._rtt_hi.value or lo) - lo
         exit_at += spread + EPSILON
         if s.state == _IN_FLIGHT:
@@ -418,7 +425,7 @@ class RateLimiter:
                     head = self._queue[0] is ticket
                     wait = self._wait_needed(now) if head else None
                     ask_store = self._store is not None and wait is not None and wait <= 0
-                    lead = self.lead
+                    lead = self._lead(now)
                     if wait is not None and wait <= 0 and not ask_store:
                         return self._admit(now, local, start, slept, None)
                 if orphan is not None and self._store is not None:
@@ -470,9 +477,25 @@ class RateLimiter:
 
     @property
     def lead(self) -> float:
-        """Shortest delay assumed from a send to its admission by the server (seconds)."""
+        """Shortest delay assumed from a send to its admission by the server (seconds).
+
+        0 until ``LEAD_SAMPLES`` round trips are known (the shortest of a few round trips says
+        little about the floor). Then the shortest recent round trip minus the margin, which
+        grows with the spread of the round trips when there are few of them (the gap between
+        the shortest one seen and the true floor) and after a 429 (see :meth:`block_until`).
+        """
+        return self._lead(self._clock())
+
+    def _lead(self, now: float) -> float:
         lo = self._rtt_lo.value
-        return 0.0 if lo is None else max(0.0, lo - self._margin)
+        n = self._rtt_lo.count
+        if lo is None or n < self.LEAD_SAMPLES:
+            return 0.0
+        spread = (self._rtt_hi.value or lo) - lo
+        margin = max(self._margin, 2.0 * spread / (n + 1))
+        if now < self._wider_until:
+            margin = max(margin, self._wider)
+        return max(0.0, lo - margin)
 
     @property
     def round_trip(self) -> float | None:
@@ -491,9 +514,18 @@ class RateLimiter:
             return self._store is not None or self._clock() < self._shared_until
 
     def block_until(self, seconds_from_now: float) -> None:
-        """Pause every sender for ``seconds_from_now`` (used on 429)."""
+        """Pause every sender for ``seconds_from_now`` (used on 429).
+
+        A 429 also doubles the admission margin (from ``ADMISSION_MARGIN`` up to a quarter of
+        the shortest round trip) for the next minute-window: the round trips were a poorer
+        guide to the server's admission times than assumed.
+        """
         with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + seconds_from_now)
+            now = self._clock()
+            self._blocked_until = max(self._blocked_until, now + seconds_from_now)
+            lo = self._rtt_lo.value or 0.0
+            self._wider = min(max(self._wider, self._margin) * 2, max(self._margin, lo / 4))
+            self._wider_until = now + self._minute.span
 
     @classmethod
     def reserve(cls, limit: int) -> int:

@@ -129,3 +129,26 @@ def test_a_lone_client_waits_for_the_servers_reset_without_jitter(
     # the injected 429's reset is one second away, rounded up to a whole epoch second: alone,
     # that is the whole wait (with jitter it would have been at least backoff_base = 5 s more)
     assert len(waits) == 1 and waits[0] <= 2.01
+
+
+def test_lead_needs_enough_round_trips_and_widens_after_a_429() -> None:
+    """The assumed send-to-admission delay: 0 with few samples, then the shortest round trip
+    minus a margin, and a wider margin after a 429 (deterministic fake clock)."""
+    import random
+
+    from dagster_aha.client import RateLimiter
+
+    now = [1000.0]
+    lim = RateLimiter(
+        1000, 100_000, clock=lambda: now[0], sleep=lambda s: None, rng=random.Random(0)
+    )
+    for i in range(10):
+        lim.acquire()
+        now[0] += 1.0  # every round trip is exactly 1 s
+        lim.update_from_headers({}, latency=1.0)
+        expected = 0.0 if i + 1 < RateLimiter.LEAD_SAMPLES else 1.0 - RateLimiter.ADMISSION_MARGIN
+        assert lim.lead == pytest.approx(expected)
+    lim.block_until(0.0)
+    assert lim.lead == pytest.approx(1.0 - 2 * RateLimiter.ADMISSION_MARGIN)
+    now[0] += 61.0  # a minute-window later the margin is back to normal
+    assert lim.lead == pytest.approx(1.0 - RateLimiter.ADMISSION_MARGIN)
