@@ -67,13 +67,6 @@ LABELS = {
 }
 
 
-def _sustained(res: dict[str, Any], pages: int) -> float | None:
-    """Share of the sustained 300/min ceiling, for reads beyond the first minute."""
-    if pages <= 300 or not res.get("wall_s"):
-        return None
-    return pages / res["wall_s"] / (300 / 60)
-
-
 def run_extraction(grid: tuple[Cell, ...], scale: float, verbose: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for cell in grid:
@@ -97,7 +90,6 @@ def run_extraction(grid: tuple[Cell, ...], scale: float, verbose: bool) -> list[
                 "bound_s": payload["bound_s"] * scale,
                 "wall_s": res["wall_s"] * scale,
                 "efficiency": res["efficiency"],
-                "sustained": _sustained(res, payload["pages"]) if scale == 1 else None,
                 "requests": res["requests"],
                 "r429": res["r429"],
                 "correct": res["correct"],
@@ -141,8 +133,6 @@ def render(extraction: list[dict[str, Any]], shared: dict[str, Any] | None, meta
     ]
     for r in extraction:
         eff = _fmt(r["efficiency"])
-        if r["sustained"] is not None:
-            eff += f" ({r['sustained']:.2f} of 300/min)"
         out.append(
             f"| {r['records']:,} | {r['latency']} s | {r['label']} | {r['wall_s']:.2f} | "
             f"{r['bound_s']:.2f} | {eff} | {r['r429']} | {r['requests']} | {r['correct']} |"
