@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -45,6 +45,7 @@ from dagster_aha.sources.metadata import (
     json_native_rows,
     markdown_preview,
 )
+from dagster_aha.sources.reading import iter_stream
 from dagster_aha.sources.streams import (
     DEFAULT_STREAMS,
     STREAMS,
@@ -54,6 +55,7 @@ from dagster_aha.sources.streams import (
     get_stream,
     resolve_fields,
 )
+from dagster_aha.sources.timestamps import format_ts, parse_ts
 from dagster_aha.sources.translator import AhaAssetProps, DagsterAhaTranslator
 
 # NB: no ``from __future__ import annotations`` here: Dagster reads the ``config`` parameter's
@@ -89,38 +91,16 @@ class AhaReadConfig(Config):
 # timestamps and cursors
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    """Parse an Aha! timestamp (``2019-01-01T00:00:00.000Z``); ``None`` when not parseable."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.10's fromisoformat wants 0, 3 or 6 fractional digits.
-    match = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)", text)
-    if match:
-        head, frac, tail = match.groups()
-        if frac:
-            digits = (frac[1:] + "000000")[:6]
-            frac = "." + digits
-        text = head + (frac or "") + tail
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+_parse_ts = parse_ts
+_format_ts = format_ts
 
 
-def _format_ts(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _max_updated_at(rows: Sequence[Mapping[str, Any]]) -> datetime | None:
+def _max_updated_at(
+    rows: Sequence[Mapping[str, Any]], field: str = "updated_at"
+) -> datetime | None:
     best: datetime | None = None
     for row in rows:
-        ts = _parse_ts(row.get("updated_at"))
+        ts = _parse_ts(row.get(field))
         if ts is not None and (best is None or ts > best):
             best = ts
     return best
@@ -180,6 +160,13 @@ class _Progress:
             return
         total = self.done_before + info.records_so_far
         elapsed = max(time.monotonic() - self.started, 1e-9)
+        if info.total_pages is not None and info.total_pages < info.page:
+            # an empty result (e.g. nothing updated since the cursor) reports 0 pages
+            self.context.log.info(
+                f"{self.label}: {self.path} has no records to read "
+                f"({total} records in total so far)"
+            )
+            return
         of = f"/{info.total_pages}" if info.total_pages is not None else ""
         self.context.log.info(
             f"{self.label}: {self.path} page {info.page}{of}, {total} records so far, "
@@ -190,16 +177,6 @@ class _Progress:
 def _stats_counts(client: AhaClient) -> tuple[int, int]:
     stats = client.stats
     return int(stats.requests), int(stats.pages)
-
-
-def _list_product_ids(client: AhaClient) -> list[str]:
-    return [
-        str(p["id"])
-        for p in client.iter_records(
-            "products", fields=["id", "reference_prefix"], record_key="products"
-        )
-        if p.get("id") is not None
-    ]
 
 
 def _read_stream(
@@ -215,41 +192,39 @@ def _read_stream(
 ) -> list[dict[str, Any]]:
     """Read every list page of ``stream`` (for one product when ``product`` is set).
 
-    A stream without an account-wide list (releases) is read product by product, over
-    ``product_ids`` when the caller already has them (a full products read in the same step),
-    else over a fresh ``products`` listing.
+    The paths and shapes are :func:`~dagster_aha.sources.reading.iter_stream`'s; a stream
+    without an account-wide list (releases) is read over ``product_ids`` when the caller already
+    has them (a full products read in the same step). Rows are de-duplicated by ``id`` (the
+    newest ``cursor_field`` wins).
     """
-    if product is not None:
-        paths = [stream.product_path(product)]
-    elif stream.account_path is not None:
-        paths = [stream.account_path]
-    else:
-        ids = product_ids if product_ids is not None else _list_product_ids(client)
-        paths = [stream.product_path(pid) for pid in ids]
-    params = {"updated_since": _format_ts(since)} if since is not None else None
     progress = _Progress(context, label, _LOG_EVERY_PAGES)
     by_id: dict[str, dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
-    for path in paths:
+
+    def on_path(path: str) -> None:
         progress.start_path(path, len(by_id) + len(anonymous))
-        for record in client.iter_records(
-            path,
-            params=params,
-            fields=list(fields),
-            record_key=stream.record_key,
-            on_page=progress,
-        ):
-            rid = record.get("id")
-            if rid is None:
-                anonymous.append(record)
+
+    for record in iter_stream(
+        client,
+        stream,
+        fields=fields,
+        product=product,
+        since=since,
+        product_ids=product_ids,
+        on_path=on_path,
+        on_page=progress,
+    ):
+        rid = record.get("id")
+        if rid is None:
+            anonymous.append(record)
+            continue
+        previous = by_id.get(str(rid))
+        if previous is not None:
+            old = _parse_ts(previous.get(stream.cursor_field))
+            new = _parse_ts(record.get(stream.cursor_field))
+            if old is not None and new is not None and new < old:
                 continue
-            previous = by_id.get(str(rid))
-            if previous is not None:
-                old = _parse_ts(previous.get("updated_at"))
-                new = _parse_ts(record.get("updated_at"))
-                if old is not None and new is not None and new < old:
-                    continue
-            by_id[str(rid)] = record
+        by_id[str(rid)] = record
     return json_native_rows([*by_id.values(), *anonymous])
 
 
@@ -285,7 +260,7 @@ def _read_with_cursor(
     )
     duration = time.monotonic() - started
     after_requests, after_pages = _stats_counts(client)
-    seen = _max_updated_at(rows)
+    seen = _max_updated_at(rows, stream.cursor_field)
     cursor = seen
     if since is not None and previous is not None and (seen is None or previous > seen):
         cursor = previous

@@ -5,19 +5,30 @@ package registers every route (``dagster_aha.testing.http.ROUTES``) in the order
 
 from __future__ import annotations
 
-from dagster_aha.testing.kinds import (
+# idea_endorsements before ideas: ``ideas/endorsements`` must be tried before ``ideas/:id``
+from dagster_aha.testing.kinds import (  # isort: skip
+    idea_endorsements,
+    audits,
+    comments,
     custom_field_definitions,
     custom_object_records,
     epics,
     features,
     goals,
+    idea_categories,
     ideas,
     initiatives,
     pivot_reports,
     products,
+    record_links,
+    release_phases,
     releases,
+    requirements,
+    tasks,
     teams,
     users,
+    workflow_status_times,
+    workflows,
 )
 from dagster_aha.testing.kinds.base import Kind
 
@@ -34,8 +45,24 @@ REGISTRY: dict[str, Kind] = {
         users,
         teams,
         custom_object_records,
+        audits,
+        tasks,
+        comments,
+        requirements,
+        idea_endorsements,
+        idea_categories,
+        release_phases,
+        record_links,
+        workflow_status_times,
     )
 }
 SINGULAR_TO_PLURAL: dict[str, str] = {k.singular: k.name for k in REGISTRY.values()}
 
-__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "custom_field_definitions", "pivot_reports"]
+__all__ = [
+    "REGISTRY",
+    "SINGULAR_TO_PLURAL",
+    "Kind",
+    "custom_field_definitions",
+    "pivot_reports",
+    "workflows",
+]

@@ -19,6 +19,7 @@ from typing import Any
 
 from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
+from dagster_aha.testing.kinds.audits import record_audit
 from dagster_aha.testing.kinds.base import Kind
 from dagster_aha.testing.kinds.custom_object_records import default_custom_tables
 from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
@@ -62,8 +63,11 @@ class SandboxState:
         self._tpl_json = {k: json.dumps(v) for k, v in _templates().items()}
         self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
         self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
+        # kinds without an OpenAPI example record (audits, tasks...) learn their keys from
+        # what they store
         self._fields: dict[str, set[str]] = {
-            k: set(self.template(spec.singular)) for k, spec in REGISTRY.items()
+            k: set(self.template(spec.singular)) if spec.singular in self._tpl_json else set()
+            for k, spec in REGISTRY.items()
         }
         self._counter = 0
         self._ref_counters: dict[str, int] = {}
@@ -74,6 +78,9 @@ class SandboxState:
         #: products: [product ids/prefixes] (absent: every product)}
         self.custom_tables: dict[str, dict[str, Any]] = default_custom_tables()
         self.me_id = ""
+        #: False: ``GET audits`` ignores ``created_since`` / ``created_before`` (as a server
+        #: that does not know them would), to test the client-side fallback
+        self.audit_time_filters = True
         if data is not None:
             self._restore(data)
         else:
@@ -275,9 +282,11 @@ class SandboxState:
             ts = self.now()
             if spec.create is None:
                 raise SandboxError(404, f"Cannot create {kind}")
+            audited = {**({"name": name} if name is not None else {}), **rest}
             rec = spec.create(self, str(name), rest, parent, table_key, ts)
             self.apply_changes(kind, rec, rest)
             self.store(kind, rec)
+            record_audit(self, kind, rec, "create", audited, rec.get("updated_at") or ts)
             return rec
 
     def update(self, kind: str, id_or_ref: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -287,6 +296,7 @@ class SandboxState:
             new = copy_json(old)
             self.apply_changes(kind, new, changes)
             self.store(kind, new)
+            record_audit(self, kind, new, "update", changes, new.get("updated_at") or self.now())
             return new
 
     def update_record(self, kind: str, id_or_ref: str, **changes: Any) -> dict[str, Any]:
@@ -306,6 +316,7 @@ class SandboxState:
         with self.lock:
             rec = self.require(kind, id_or_ref)
             self._remove(kind, rec["id"])
+            record_audit(self, kind, rec, "destroy", None, self.now())
 
     def delete_record(self, kind: str, id_or_ref: str) -> None:
         """Delete a record (KeyError if absent)."""
