@@ -126,7 +126,18 @@ class AhaResource(dg.ConfigurableResource):
     per_page: int = Field(default=200, description="Page size of list calls (max 200).")
     requests_per_second: float = Field(default=20, description="Proactive per-second limit.")
     requests_per_minute: float = Field(default=300, description="Proactive per-minute limit.")
-    max_concurrency: int = Field(default=4, description="Pages fetched in parallel.")
+    max_concurrency: int = Field(
+        default=64,
+        description="Upper cap of pages in flight per read; the read keeps rate x round trip "
+        "in flight (Little's law), so the cap is rarely reached.",
+    )
+    budget_store: str = Field(
+        default="process",
+        description="Where the account's rate budget is shared: 'process' (this process), "
+        "'host' (a SQLite file for every process of this host, e.g. the multiprocess "
+        "executor), 'sqlite:///path', or a PostgreSQL SQLAlchemy URL for a fleet "
+        "(postgresql+psycopg2://...; pass it as an EnvVar when it holds a password).",
+    )
     backoff_base: float = Field(
         default=0.5,
         description="First retry back-off in seconds (doubles per attempt, full jitter).",
@@ -163,6 +174,7 @@ class AhaResource(dg.ConfigurableResource):
                 backoff_base=self.backoff_base,
                 backoff_max=self.backoff_max,
                 time_scale=self.time_scale,
+                budget_store=self.budget_store,
                 wait_budget=self.wait_budget,
                 max_response_bytes=self.max_response_bytes,
             )

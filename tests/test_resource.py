@@ -27,7 +27,8 @@ def test_fields_and_defaults() -> None:
         r.requests_per_minute,
         r.max_concurrency,
         r.disable_mailers,
-    ) == (30.0, 5, 200, 20, 300, 4, True)
+        r.budget_store,
+    ) == (30.0, 5, 200, 20, 300, 64, True, "process")
     desc = AhaResource.model_fields["api_key"].description or ""
     assert 'EnvVar("AHA_API_KEY")' in desc
 

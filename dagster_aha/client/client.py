@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ import requests
 import requests.auth
 import urllib3.exceptions
 
+from dagster_aha.client.concurrency import DEFAULT_MAX_CONCURRENCY, InFlightTarget
 from dagster_aha.client.errors import (
     AhaAmbiguousWriteError,
     AhaConnectionError,
@@ -30,6 +31,7 @@ from dagster_aha.client.errors import (
 from dagster_aha.client.headers import check_headers
 from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
+from dagster_aha.client.prefetch import page_hints, speculative_last_page
 from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, parse_reset
 from dagster_aha.client.scrub import Redactor
 from dagster_aha.client.transport import (
@@ -219,7 +221,10 @@ class AhaClient:
         per_page: Default page size of list calls (capped at 200).
         requests_per_second, requests_per_minute: Proactive limits, shared process-wide by
             every client of the same account (``base_url``) and limits.
-        max_concurrency: Pages fetched in parallel by ``iter_records`` (and HTTP pool size).
+        max_concurrency: Upper cap of the pages ``iter_records`` keeps in flight (and of
+            worker threads). The read keeps ``allowed rate x measured round trip`` in flight
+            (Little's law, adapting as latency changes), so the default cap of 64 is rarely
+            reached; lower it only to bound threads and memory.
         disable_mailers: Send ``disable_mailers=true`` on every POST/PUT/DELETE by default.
         backoff_base, backoff_max: Exponential backoff with full jitter: attempt ``n`` waits
             ``uniform(0, min(backoff_max, backoff_base * 2**n))`` seconds.
@@ -230,6 +235,10 @@ class AhaClient:
         session: A ``requests.Session`` to use. Its proxy settings (and, with ``trust_env``,
             the proxy/CA-bundle environment, read once here) apply to https accounts; a
             loopback account never goes through a proxy.
+        budget_store: Where the account's rate budget is shared: ``"process"`` (default, this
+            process only), ``"host"`` (a SQLite file: every process of this host), a
+            ``sqlite:///path`` URL, or a PostgreSQL SQLAlchemy URL (every host of a fleet).
+            Every participant of the account should use the same store.
     """
 
     def __init__(
@@ -244,13 +253,14 @@ class AhaClient:
         per_page: int = 200,
         requests_per_second: float = 20,
         requests_per_minute: float = 300,
-        max_concurrency: int = 4,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         disable_mailers: bool = True,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         time_scale: float = 1.0,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
+        budget_store: str | None = None,
         wait_budget: float = DEFAULT_WAIT_BUDGET,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -290,8 +300,14 @@ class AhaClient:
             raise ValueError("time_scale must be > 0")
         self.time_scale = float(time_scale)
         self._limiter = rate_limiter or get_shared_limiter(
-            self.base_url, requests_per_second, requests_per_minute, time_scale=self.time_scale
+            self.base_url,
+            requests_per_second,
+            requests_per_minute,
+            time_scale=self.time_scale,
+            budget_store=budget_store,
         )
+        (span, limit), _ = self._limiter.windows
+        self._in_flight = InFlightTarget(limit / span, self.max_concurrency, window_budget=limit)
         self._sleep: Callable[[float], None] = time.sleep
         self._stats = _Stats()
         self._session = session or requests.Session()
@@ -401,7 +417,7 @@ class AhaClient:
         budget = WaitBudget(self.wait_budget, method, shown_url)
         own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
-            paced = self._limiter.acquire()
+            paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
             budget.add(paced - own_wait)
             own_wait = 0.0
             start = time.monotonic()
@@ -494,9 +510,10 @@ class AhaClient:
                 if limited >= self.max_retries:
                     raise self._status_error(resp, method, shown_url, retry_after=hinted)
                 base = hinted if hinted is not None else self._backoff(limited)
-                # jitter up to the wait itself: clients (or processes) rejected together
-                # spread their retries instead of colliding again at the reset
-                wait = base + random.uniform(0, min(self.backoff_max, max(self.backoff_base, base)))
+                # alone on the account the reset the server gave is exact; processes rejected
+                # together spread their retries instead of colliding again at the reset
+                spread = min(self.backoff_max, max(self.backoff_base, base))
+                wait = base + (random.uniform(0, spread) if self._limiter.shared else 0.0)
                 budget.take(
                     wait, why="a rate-limited retry (429)", status=status, requested=_asked(resp)
                 )
@@ -716,6 +733,10 @@ class AhaClient:
             self._stats.pages += 1
         return body
 
+    def _in_flight_target(self) -> int:
+        """Pages to keep in flight now: Little's law on the limiter's recent round trips."""
+        return self._in_flight.target(self._limiter.round_trip)
+
     def _iter_pages(
         self,
         path: str,
@@ -727,53 +748,78 @@ class AhaClient:
     ) -> Iterator[list[Any]]:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
-        A 504 on a page restarts the remaining range at half the page size: the next page
-        index and the number of records to skip are derived from the record offset reached.
+        Pages 2..k start together with page 1 when the previous read of the same list had k
+        pages (see :mod:`.prefetch`); only pages up to page 1's ``total_pages`` are used. The
+        read keeps :meth:`_in_flight_target` pages in flight. A 504 on a page restarts the
+        remaining range at half the page size: the next page index and the number of records
+        to skip are derived from the record offset reached.
         """
         check_api_path(path)
         offset = 0  # records (positions) consumed so far
         shrinks = 0
         got_first = False
         yielded = 0
-        while True:
-            start_page = offset // per_page + 1
-            skip = offset - (start_page - 1) * per_page
-            try:
-                body = self._get_page(path, params, start_page, per_page)
-            except _ShrinkPage as sp:
-                per_page, shrinks = self._shrink(per_page, shrinks, sp)
-                continue
-            if not got_first and first_body is not None:
-                first_body(body)
-            got_first = True
-            key = self._record_key(body, record_key, path)
-            records = body[key]
-            pag = parse_pagination(body)
-            total = pag.total_pages if pag else None
-            offset = (start_page - 1) * per_page + len(records)
-            page_records = records[skip:]
-            yield page_records
-            yielded += len(page_records)
-            if on_page is not None:
-                on_page(PageInfo(start_page, total, yielded))
-            if not records or total is None or start_page >= total:
-                return
-            # remaining pages concurrently, yielded in order, bounded prefetch window
-            restart = False
-            window = self.max_concurrency * 2
-            pages = iter(range(start_page + 1, total + 1))
-            pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-            pool = ThreadPoolExecutor(
-                max_workers=min(self.max_concurrency, total - start_page),
-                thread_name_prefix="dagster-aha-page",
-            )
-            try:
-                for p in pages:
-                    pending.append((p, pool.submit(self._get_page, path, params, p, per_page)))
-                    if len(pending) >= window:
-                        break
-                while pending:
-                    p, fut = pending.popleft()
+        hints = page_hints(self.base_url, self._limiter.store)
+        hint_key = hints.key(path, params, per_page)
+        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="aha-page")
+        pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+
+        def submit(p: int, size: int) -> None:
+            pending.append((p, pool.submit(self._get_page, path, params, p, size)))
+
+        try:
+            while True:
+                start_page = offset // per_page + 1
+                skip = offset - (start_page - 1) * per_page
+                for _, fut in pending:
+                    fut.cancel()
+                pending.clear()
+                submit(start_page, per_page)
+                last = start_page
+                if not got_first:
+                    budget = min(self._in_flight_target(), self._limiter.windows[0][1])
+                    last = speculative_last_page(hints.get(hint_key), budget)
+                    for p in range(2, last + 1):
+                        submit(p, per_page)
+                try:
+                    body = pending.popleft()[1].result()
+                except _ShrinkPage as sp:
+                    per_page, shrinks = self._shrink(per_page, shrinks, sp)
+                    continue
+                if not got_first and first_body is not None:
+                    first_body(body)
+                key = self._record_key(body, record_key, path)
+                records = body[key]
+                pag = parse_pagination(body)
+                total = pag.total_pages if pag else None
+                if not got_first:
+                    hints.set(hint_key, max(1, total or 1))
+                got_first = True
+                offset = (start_page - 1) * per_page + len(records)
+                page_records = records[skip:]
+                yield page_records
+                yielded += len(page_records)
+                if on_page is not None:
+                    on_page(PageInfo(start_page, total, yielded))
+                if not records or total is None or start_page >= total:
+                    return
+                # speculative pages beyond the end are dropped (never read)
+                while pending and pending[-1][0] > total:
+                    pending.pop()[1].cancel()
+                nxt = max(last, start_page) + 1
+                restart = False
+                while pending or nxt <= total:
+                    target = self._in_flight_target()
+                    busy = sum(1 for _, f in pending if not f.done())
+                    while nxt <= total and busy < target and len(pending) < 2 * target:
+                        submit(nxt, per_page)
+                        nxt += 1
+                        busy += 1
+                    p, fut = pending[0]
+                    if not fut.done():
+                        wait([f for _, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+                        continue
+                    pending.popleft()
                     try:
                         body = fut.result()
                     except _ShrinkPage as sp:
@@ -781,11 +827,6 @@ class AhaClient:
                         per_page, shrinks = self._shrink(per_page, shrinks, sp)
                         restart = True
                         break
-                    nxt = next(pages, None)
-                    if nxt is not None:
-                        pending.append(
-                            (nxt, pool.submit(self._get_page, path, params, nxt, per_page))
-                        )
                     records = body[self._record_key(body, record_key, path)]
                     offset = (p - 1) * per_page + len(records)
                     if not records:
@@ -794,12 +835,12 @@ class AhaClient:
                     yielded += len(records)
                     if on_page is not None:
                         on_page(PageInfo(p, total, yielded))
-            finally:
-                for _, fut in pending:
-                    fut.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-            if not restart:
-                return
+                if not restart:
+                    return
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _shrink(self, per_page: int, shrinks: int, sp: _ShrinkPage) -> tuple[int, int]:
         if per_page <= 1 or shrinks >= max(self.max_retries, 1) * 2:

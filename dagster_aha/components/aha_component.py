@@ -224,6 +224,8 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
     requests_per_minute: float | None = None
     max_retries: int | None = None
     timeout: float | None = None
+    budget_store: DeferredEnvStr = None
+    """Shared rate budget: 'process', 'host' or a SQLite/PostgreSQL SQLAlchemy URL."""
     resource_key: str = "aha"
     state_resource: str | None = None
     """``package.module:function`` returning the ``AhaResource`` the state is read from, for a
@@ -439,6 +441,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                 "requests_per_minute",
                 "max_retries",
                 "timeout",
+                "budget_store",
             )
             if getattr(self, name) is not None
         }
