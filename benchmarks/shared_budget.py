@@ -30,6 +30,7 @@ header pacing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -52,7 +53,8 @@ from benchmarks.common import (
 from benchmarks.sandbox import SandboxCounters, features_truth, start_sandbox
 
 JOB_NAME = "aha_features_by_product"
-TUNED_CONCURRENCY = 24
+#: Budget stores compared: none (header pacing only), the host's SQLite file, PostgreSQL.
+ALL_STORES = ("process", "host", "postgres")
 STARTUP_ALLOWANCE_S = 4.0
 
 
@@ -70,17 +72,17 @@ def run_product(
     api_key: str,
     *,
     product: str,
-    max_concurrency: int,
+    budget_store: str,
     time_scale: float,
     start_at: float,
 ) -> dict[str, Any]:
-    """One process: its own AhaClient reads ``products/{product}/features``."""
+    """One process: its own AhaClient (defaults + ``budget_store``) reads one product."""
     from dagster_aha.client import AhaClient, quote_segment
 
     client = AhaClient(
         base_url=url,
         api_key=api_key,
-        max_concurrency=max_concurrency,
+        budget_store=budget_store,
         backoff_base=0.5 / time_scale,
         backoff_max=30.0 / time_scale,
         time_scale=time_scale,
@@ -112,7 +114,7 @@ def dagster_job(
     url: str,
     api_key: str,
     products: list[str],
-    max_concurrency: int,
+    budget_store: str,
     requests_per_second: float,
     requests_per_minute: float,
 ) -> Any:
@@ -133,7 +135,7 @@ def dagster_job(
             "aha": AhaResource(
                 base_url=url,
                 api_key=api_key,
-                max_concurrency=max_concurrency,
+                budget_store=budget_store,
                 requests_per_second=requests_per_second,
                 requests_per_minute=requests_per_minute,
             )
@@ -258,19 +260,76 @@ def run(
     parts: list[str],
     verbose: bool = True,
     startup_allowance: float = STARTUP_ALLOWANCE_S,
-    concurrencies: Sequence[int] = (4, TUNED_CONCURRENCY),
+    stores: Sequence[str] = ALL_STORES,
 ) -> dict[str, Any]:
     """Run the selected parts against one sandbox; return the JSON payload.
 
     Processes import first and start together ``startup_allowance`` seconds after launch
     (three times that for Dagster runs, which import much more). Each part runs once per
-    ``max_concurrency`` in ``concurrencies`` (the library default 4, and 24 for throughput).
+    budget store in ``stores``: ``process`` (no store: header pacing), ``host`` (a SQLite
+    file in a temporary directory) and ``postgres`` (a private PostgreSQL cluster on
+    loopback, started here). Every client uses the library defaults otherwise.
     """
     limits = Limits(time_scale=limit_scale)
     lat, jit = latency / limit_scale, jitter / limit_scale
     results: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="aha-shared-"))
+        pg_url = None
+        if "postgres" in stores:
+            from dagster_aha.testing.postgres import PostgresCluster
+
+            pg_url = stack.enter_context(PostgresCluster()).url
+        store_urls = {
+            "process": "process",
+            "host": f"sqlite:///{os.path.join(tmp, 'budget.sqlite3')}",
+            "postgres": pg_url or "",
+        }
+        results, meta = _run_parts(
+            tmp,
+            store_urls,
+            processes,
+            records,
+            lat,
+            jit,
+            limits,
+            parts,
+            stores,
+            verbose,
+            startup_allowance,
+        )
+    bound = meta["bound_s"]
+    return {
+        "benchmark": "shared_budget",
+        "processes": processes,
+        "records": meta["records"],
+        "pages": meta["pages"],
+        "latency_s": latency,
+        "jitter_s": jitter,
+        "limit_scale": limit_scale,
+        "bound_s": bound,
+        "ceiling_real_rps": meta["pages"] / (bound * limit_scale) if bound > 0 else None,
+        "results": results,
+        "python": sys.version,
+    }
+
+
+def _run_parts(
+    tmp: str,
+    store_urls: dict[str, str],
+    processes: int,
+    records: int,
+    lat: float,
+    jit: float,
+    limits: Limits,
+    parts: list[str],
+    stores: Sequence[str],
+    verbose: bool,
+    startup_allowance: float,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    limit_scale = limits.time_scale
+    results: list[dict[str, Any]] = []
     with (
-        tempfile.TemporaryDirectory(prefix="aha-shared-") as tmp,
         start_sandbox(
             records=records, products=processes, latency=lat, jitter=jit, time_scale=limit_scale
         ) as aha,
@@ -287,7 +346,8 @@ def run(
         bound = lower_bound(n_pages, limits, lat)
         first = True
         for part in parts:
-            for conc in concurrencies:
+            for store_name in stores:
+                store = store_urls[store_name]
                 if not first:
                     wait_for_windows(limits)
                 first = False
@@ -303,7 +363,7 @@ def run(
                                 "url": aha.url,
                                 "api_key": aha.api_key,
                                 "product": key,
-                                "max_concurrency": conc,
+                                "budget_store": store,
                                 "time_scale": limit_scale,
                                 "start_at": start_at,
                             },
@@ -313,7 +373,7 @@ def run(
                     outs = [p.result() for p in procs]
                     correct = all(set(o["ids"]) == truth[o["product"]] for o in outs)
                     n_records = sum(o["records"] for o in outs)
-                    name = f"{processes} processes, own AhaClient each (max_concurrency={conc})"
+                    name = f"{processes} processes, own AhaClient each, budget_store={store_name}"
                     extra: dict[str, Any] = {
                         "per_process": [{k: v for k, v in o.items() if k != "ids"} for o in outs]
                     }
@@ -324,7 +384,7 @@ def run(
                         "url": aha.url,
                         "api_key": aha.api_key,
                         "products": keys,
-                        "max_concurrency": conc,
+                        "budget_store": store,
                         "requests_per_second": 20 * limit_scale,
                         "requests_per_minute": 300 * limit_scale,
                     }
@@ -347,8 +407,8 @@ def run(
                         o["records"] == len(truth[o["partition"]]) for o in outs
                     )
                     name = (
-                        f"Dagster: {processes} partition runs at once, multiprocess executor "
-                        f"(max_concurrent=4), AhaResource(max_concurrency={conc})"
+                        f"Dagster: {processes} partition runs at once, multiprocess executor, "
+                        f"AhaResource(budget_store={store_name})"
                     )
                     extra = {"per_run": outs}
                 wall = time.perf_counter() - wall0
@@ -357,7 +417,7 @@ def run(
                 res = {
                     "variant": name,
                     "part": part,
-                    "max_concurrency": conc,
+                    "budget_store": store_name,
                     "records": n_records,
                     "correct": "yes" if correct and n_records == total_truth else "NO",
                     "requests": delta.requests,
@@ -386,19 +446,7 @@ def run(
                 results.append(res)
                 if verbose:
                     print(f"  {name}: span {span:.2f} s, {delta.rate_limited} 429s", flush=True)
-    return {
-        "benchmark": "shared_budget",
-        "processes": processes,
-        "records": total_truth,
-        "pages": n_pages,
-        "latency_s": latency,
-        "jitter_s": jitter,
-        "limit_scale": limit_scale,
-        "bound_s": bound,
-        "ceiling_real_rps": n_pages / (bound * limit_scale) if bound > 0 else None,
-        "results": results,
-        "python": sys.version,
-    }
+    return results, {"records": total_truth, "pages": n_pages, "bound_s": bound}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,11 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jitter", type=float, default=0.1, help="real seconds, uniform 0..jitter")
     ap.add_argument("--limit-scale", type=float, default=1.0)
     ap.add_argument("--parts", default="processes,dagster", help="processes,dagster or one")
+    ap.add_argument("--stores", default=",".join(ALL_STORES), help="process,host,postgres")
     ap.add_argument("--json", dest="json_path")
     args = ap.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if not parts or set(parts) - {"processes", "dagster"}:
         ap.error("--parts takes processes and/or dagster")
+    stores = [p.strip() for p in args.stores.split(",") if p.strip()]
+    if not stores or set(stores) - set(ALL_STORES):
+        ap.error(f"--stores takes {','.join(ALL_STORES)}")
     payload = run(
         processes=args.processes,
         records=args.records,
@@ -421,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         jitter=args.jitter,
         limit_scale=args.limit_scale,
         parts=parts,
+        stores=stores,
     )
     print(
         f"\n{payload['records']:,} records in {payload['pages']} pages over {args.processes} "

@@ -15,8 +15,10 @@ from dagster_aha.client.errors import (
     AhaNotFoundError,
     AhaRateLimitError,
     AhaResponseError,
+    AhaResponseTooLargeError,
     AhaServerError,
     AhaTimeoutError,
+    AhaWaitBudgetError,
     parse_error_message,
 )
 from dagster_aha.client.models import (
@@ -64,8 +66,10 @@ __all__ = [
     "AhaNotFoundError",
     "AhaRateLimitError",
     "AhaResponseError",
+    "AhaResponseTooLargeError",
     "AhaServerError",
     "AhaTimeoutError",
+    "AhaWaitBudgetError",
     "ClientStats",
     "CustomTableRecord",
     "Epic",

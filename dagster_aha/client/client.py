@@ -2,39 +2,53 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
 import requests.auth
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from dagster_aha.client.completeness import (
     AhaIncompleteReadError,
     ListReadCheck,
     ListReadReport,
 )
+from dagster_aha.client.concurrency import DEFAULT_MAX_CONCURRENCY, InFlightTarget
 from dagster_aha.client.errors import (
     AhaAmbiguousWriteError,
     AhaConnectionError,
     AhaError,
     AhaResponseError,
+    AhaResponseTooLargeError,
     AhaTimeoutError,
     body_excerpt,
     error_for_status,
 )
+from dagster_aha.client.headers import check_headers
 from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
+from dagster_aha.client.prefetch import page_hints, speculative_last_page
 from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, parse_reset
+from dagster_aha.client.scrub import Redactor
+from dagster_aha.client.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AttemptDeadlineExceeded,
+    DeadlineAdapter,
+    ResponseTooLarge,
+    send_attempt,
+    settle_environment,
+)
 from dagster_aha.client.urls import API_PREFIX, check_api_path, quote_segment, resolve_base_url
+from dagster_aha.client.waits import DEFAULT_WAIT_BUDGET, WaitBudget, requested_wait
 from dagster_aha.version import __version__
 
 __all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
@@ -45,25 +59,11 @@ MAX_PER_PAGE = 200
 #: Passes over a list whose pages do not add up (the first read and re-reads).
 MAX_LIST_PASSES = 3
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-#: Headers a caller may never set per request: the key goes only where the client sends it.
-PROTECTED_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "host", "content-length"}
-)
 
 
 def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:
-    if not headers:
-        return None
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ValueError("request headers must be strings")
-        if name.lower() in PROTECTED_HEADERS:
-            raise ValueError(f"header {name!r} cannot be set per request")
-        if any(c in name + value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} contains a control character")
-        out[name] = value
-    return out
+    """Per-request headers, names normalised and checked (never auth/host/framing/method)."""
+    return check_headers(headers) or None
 
 
 #: Statuses after which a POST's outcome is unknown (a gateway answered, not Aha! itself).
@@ -127,6 +127,8 @@ def _classify(exc: requests.RequestException) -> Literal["not_sent", "timeout", 
     ``timeout``: the request was sent and the response did not arrive in time.
     ``broken``: the connection broke after (or while) sending.
     """
+    if isinstance(exc, AttemptDeadlineExceeded):
+        return "timeout" if exc.sent else "not_sent"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "not_sent"
     chain = list(_cause_chain(exc))
@@ -156,6 +158,11 @@ def _fields_param(fields: str | Sequence[str] | None) -> str | None:
     return ",".join(parts)
 
 
+def _asked(resp: requests.Response) -> float | None:
+    """What ``Retry-After`` asks for, uncapped (for the wait budget)."""
+    return requested_wait(resp.headers)
+
+
 def _retry_after(resp: requests.Response) -> float | None:
     """Seconds to wait from ``Retry-After`` (or ``X-Ratelimit-Reset``), if present."""
     now = time.time()
@@ -176,6 +183,7 @@ class _BearerAuth(requests.auth.AuthBase):
 
     def __init__(self, key: str) -> None:
         self._header = f"Bearer {key}"
+        self.redactor = Redactor(key)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = self._header
@@ -185,9 +193,8 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(<redacted>)"
 
     def scrub(self, data: bytes) -> bytes:
-        """``data`` with the key replaced by ``<redacted>`` (a server may echo it back)."""
-        key = self._header[len("Bearer ") :].encode()
-        return data.replace(key, b"<redacted>") if key in data else data
+        """``data`` with the key, in any encoding a server may echo it in, redacted."""
+        return self.redactor.bytes(data)
 
 
 class _ShrinkPage(Exception):
@@ -209,13 +216,22 @@ class AhaClient:
             on a loopback address (local sandboxes). No path, query or credentials.
         user_agent: Your own product and contact, e.g. ``"acme-sync (ops@acme.com)"``;
             Aha! asks for a contact. Sent as ``"<user_agent> dagster-aha/<version>"``.
-        timeout: Seconds per HTTP attempt (connect and read).
+        timeout: Deadline in seconds of one HTTP attempt as a whole: connect, send, response
+            headers and the whole body (a server sending slowly cannot stretch it).
+        wait_budget: Seconds one request may spend waiting between its attempts in total
+            (back-offs, ``Retry-After``, 429 pauses); a wait that would go beyond it raises
+            :class:`AhaWaitBudgetError` instead. Default 300.
+        max_response_bytes: Largest response body read (decoded bytes); a larger 2xx body
+            raises :class:`AhaResponseTooLargeError` (not retried). Default 64 MiB.
         max_retries: Retries per request for 5xx/connection/timeouts (GET/PUT/DELETE); 429s
             have their own budget of the same size. 400/401/403/404/422 are never retried.
         per_page: Default page size of list calls (capped at 200).
         requests_per_second, requests_per_minute: Proactive limits, shared process-wide by
             every client of the same account (``base_url``) and limits.
-        max_concurrency: Pages fetched in parallel by ``iter_records`` (and HTTP pool size).
+        max_concurrency: Upper cap of the pages ``iter_records`` keeps in flight (and of
+            worker threads). The read keeps ``allowed rate x measured round trip`` in flight
+            (Little's law, adapting as latency changes), so the default cap of 64 is rarely
+            reached; lower it only to bound threads and memory.
         disable_mailers: Send ``disable_mailers=true`` on every POST/PUT/DELETE by default.
         backoff_base, backoff_max: Exponential backoff with full jitter: attempt ``n`` waits
             ``uniform(0, min(backoff_max, backoff_base * 2**n))`` seconds.
@@ -223,6 +239,13 @@ class AhaClient:
             60/time_scale s "minute"): for simulators with compressed time such as
             ``AhaSandbox(time_scale=...)``. Keep 1.0 for Aha! itself.
         rate_limiter: A :class:`RateLimiter` to use instead of the process-wide one.
+        session: A ``requests.Session`` to use. Its proxy settings (and, with ``trust_env``,
+            the proxy/CA-bundle environment, read once here) apply to https accounts; a
+            loopback account never goes through a proxy.
+        budget_store: Where the account's rate budget is shared: ``"process"`` (default, this
+            process only), ``"host"`` (a SQLite file: every process of this host), a
+            ``sqlite:///path`` URL, or a PostgreSQL SQLAlchemy URL (every host of a fleet).
+            Every participant of the account should use the same store.
     """
 
     def __init__(
@@ -237,13 +260,16 @@ class AhaClient:
         per_page: int = 200,
         requests_per_second: float = 20,
         requests_per_minute: float = 300,
-        max_concurrency: int = 4,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         disable_mailers: bool = True,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         time_scale: float = 1.0,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
+        budget_store: str | None = None,
+        wait_budget: float = DEFAULT_WAIT_BUDGET,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = resolve_base_url(subdomain, base_url)
         if not isinstance(api_key, str) or not api_key.strip():
@@ -256,8 +282,14 @@ class AhaClient:
             raise ValueError("max_retries must be >= 0")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0")
+        if not timeout > 0 or timeout == float("inf"):
+            raise ValueError("timeout must be a finite number of seconds > 0")
+        if not wait_budget >= 0 or wait_budget == float("inf"):
+            raise ValueError("wait_budget must be a finite number of seconds >= 0")
+        if int(max_response_bytes) < 1024:
+            raise ValueError("max_response_bytes must be >= 1024")
+        self.wait_budget = float(wait_budget)
+        self.max_response_bytes = int(max_response_bytes)
         self.subdomain = subdomain
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
@@ -275,15 +307,22 @@ class AhaClient:
             raise ValueError("time_scale must be > 0")
         self.time_scale = float(time_scale)
         self._limiter = rate_limiter or get_shared_limiter(
-            self.base_url, requests_per_second, requests_per_minute, time_scale=self.time_scale
+            self.base_url,
+            requests_per_second,
+            requests_per_minute,
+            time_scale=self.time_scale,
+            budget_store=budget_store,
         )
+        (span, limit), _ = self._limiter.windows
+        self._in_flight = InFlightTarget(limit / span, self.max_concurrency, window_budget=limit)
         self._sleep: Callable[[float], None] = time.sleep
         self._stats = _Stats()
         self._session = session or requests.Session()
         pool = max(10, self.max_concurrency * 2)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        settle_environment(self._session, self.base_url)
         self._session.auth = _BearerAuth(api_key)
         self._session.headers.update(
             {
@@ -332,6 +371,11 @@ class AhaClient:
         auth = self._session.auth
         return auth.scrub(data) if isinstance(auth, _BearerAuth) else data
 
+    def redact(self, text: str) -> str:
+        """``text`` with this client's key redacted in every encoded form (for messages)."""
+        auth = self._session.auth
+        return auth.redactor.text(text) if isinstance(auth, _BearerAuth) else text
+
     def _backoff(self, attempt: int) -> float:
         cap = min(self.backoff_max, self.backoff_base * (2**attempt))
         return random.uniform(0, cap)
@@ -359,7 +403,12 @@ class AhaClient:
         shrink_on_504: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send with rate limiting and retries; return a 2xx response or raise AhaError."""
+        """Send with rate limiting and retries; return a 2xx response or raise AhaError.
+
+        Each attempt has ``timeout`` seconds in total (body included) and reads at most
+        ``max_response_bytes``; the waits between attempts share ``wait_budget``. The body of
+        the returned response has the key redacted in every encoded form.
+        """
         method = method.upper()
         url = self.url_for(path)
         query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
@@ -369,33 +418,60 @@ class AhaClient:
         for k, v in list(query.items()):
             if isinstance(v, bool):
                 query[k] = "true" if v else "false"
-        shown_url = requests.Request(method, url, params=query).prepare().url or url
+        shown_url = self.redact(requests.Request(method, url, params=query).prepare().url or url)
         failures = 0
         limited = 0
+        budget = WaitBudget(self.wait_budget, method, shown_url)
+        own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
-            self._limiter.acquire()
+            paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
+            budget.add(paced - own_wait)
+            own_wait = 0.0
             start = time.monotonic()
             try:
-                resp = self._session.request(
+                resp = send_attempt(
+                    self._session,
                     method,
                     url,
                     params=query,
                     json=json,
-                    headers=dict(headers) if headers else None,
+                    headers=headers,
                     timeout=self.timeout,
-                    allow_redirects=False,
+                    max_bytes=self.max_response_bytes,
                 )
+            except ResponseTooLarge as big:
+                status = big.response.status_code
+                self._count(status)
+                self._limiter.update_from_headers(
+                    big.response.headers, time.monotonic() - start, status=status
+                )
+                size = big.declared if big.declared is not None else big.read
+                raise AhaResponseTooLargeError(
+                    status,
+                    method,
+                    shown_url,
+                    f"the response body is larger than max_response_bytes={big.limit} "
+                    f"({'declared ' if big.declared is not None else 'over '}{size} bytes); "
+                    "it was not read"
+                    + ("" if method == "GET" else ": the request itself may have been applied")
+                    + " (ask for fewer records or fields, or raise max_response_bytes)",
+                    limit=big.limit,
+                    size=size,
+                ) from None
             except requests.RequestException as exc:
                 self._count(None)
                 self._limiter.update_from_headers({})  # the attempt is over (ends slow start)
                 kind = _classify(exc)
-                reason = f"{type(exc).__name__}" + (
-                    " (read timeout)"
-                    if kind == "timeout"
-                    else " (connect failed)"
-                    if kind == "not_sent"
-                    else " (connection broken)"
-                )
+                if isinstance(exc, AttemptDeadlineExceeded):
+                    reason = f"timed out ({exc})"
+                else:
+                    reason = f"{type(exc).__name__}" + (
+                        " (read timeout)"
+                        if kind == "timeout"
+                        else " (connect failed)"
+                        if kind == "not_sent"
+                        else " (connection broken)"
+                    )
                 if method == "POST" and kind != "not_sent":
                     raise AhaAmbiguousWriteError(
                         None,
@@ -413,6 +489,7 @@ class AhaClient:
                         f"{reason} after {failures + 1} attempt(s)",
                     ) from None
                 wait = self._backoff(failures)
+                budget.take(wait, why=f"a retry after {reason}")
                 failures += 1
                 self._count_retry()
                 logger.warning(
@@ -426,6 +503,7 @@ class AhaClient:
                 )
                 self._sleep(wait)
                 continue
+            resp._content = self._scrub(resp.content)
             status = resp.status_code
             self._count(status)
             self._limiter.update_from_headers(resp.headers, time.monotonic() - start, status=status)
@@ -437,18 +515,17 @@ class AhaClient:
             if status == 429:
                 hinted = _retry_after(resp)
                 if limited >= self.max_retries:
-                    raise error_for_status(
-                        status,
-                        method,
-                        shown_url,
-                        self._scrub(resp.content),
-                        resp.headers.get("Content-Type"),
-                        retry_after=hinted,
-                    )
+                    raise self._status_error(resp, method, shown_url, retry_after=hinted)
                 base = hinted if hinted is not None else self._backoff(limited)
-                # jitter up to the wait itself: clients (or processes) rejected together
-                # spread their retries instead of colliding again at the reset
-                wait = base + random.uniform(0, min(self.backoff_max, max(self.backoff_base, base)))
+                # alone on the account the reset the server gave is exact; processes rejected
+                # together spread their retries instead of colliding again at the reset
+                spread = min(self.backoff_max, max(self.backoff_base, base))
+                wait = base + (random.uniform(0, spread) if self._limiter.shared else 0.0)
+                budget.take(
+                    wait, why="a rate-limited retry (429)", status=status, requested=_asked(resp)
+                )
+                self._limiter.block_until(wait)
+                own_wait = wait
                 limited += 1
                 self._count_retry()
                 logger.warning(
@@ -459,20 +536,10 @@ class AhaClient:
                     limited,
                     self.max_retries,
                 )
-                self._limiter.block_until(wait)
                 continue
             retryable = status in RETRYABLE_STATUSES and method != "POST"
             if status == 504 and shrink_on_504:
-                raise _ShrinkPage(
-                    0,
-                    error_for_status(
-                        status,
-                        method,
-                        shown_url,
-                        self._scrub(resp.content),
-                        resp.headers.get("Content-Type"),
-                    ),
-                )
+                raise _ShrinkPage(0, self._status_error(resp, method, shown_url))
             if method == "POST" and status in AMBIGUOUS_POST_STATUSES:
                 # A gateway error or gateway timeout says nothing about whether Aha! applied
                 # the create behind the gateway: report it as unknown, never as "failed".
@@ -482,12 +549,18 @@ class AhaClient:
                     shown_url,
                     f"HTTP {status} from a gateway: the request may or may not have been "
                     "applied; look the record up before re-posting",
-                    body_excerpt(self._scrub(resp.content)),
+                    self._excerpt(resp.content),
                 )
             if retryable and failures < self.max_retries:
                 hinted = _retry_after(resp) if status == 503 else None
                 wait = (
                     min(hinted, self.backoff_max) if hinted is not None else self._backoff(failures)
+                )
+                budget.take(
+                    wait,
+                    why=f"a retry after HTTP {status}",
+                    status=status,
+                    requested=_asked(resp) if status == 503 else None,
                 )
                 failures += 1
                 self._count_retry()
@@ -502,26 +575,54 @@ class AhaClient:
                 )
                 self._sleep(wait)
                 continue
-            raise error_for_status(
-                status,
-                method,
-                shown_url,
-                self._scrub(resp.content),
-                resp.headers.get("Content-Type"),
-            )
+            raise self._status_error(resp, method, shown_url)
+
+    def _excerpt(self, content: bytes) -> str | None:
+        excerpt = body_excerpt(content)
+        return self.redact(excerpt) if excerpt is not None else None
+
+    def _status_error(
+        self,
+        resp: requests.Response,
+        method: str,
+        shown_url: str,
+        retry_after: float | None = None,
+    ) -> AhaError:
+        return error_for_status(
+            resp.status_code,
+            method,
+            shown_url,
+            resp.content,
+            resp.headers.get("Content-Type"),
+            retry_after=retry_after,
+            redact=self.redact,
+        )
 
     def _json(self, resp: requests.Response, method: str) -> dict[str, Any] | None:
         if resp.status_code == 204 or not resp.content or not resp.content.strip():
             return None
         try:
-            data = resp.json()
-        except ValueError:
+            # Parsed from the bytes (JSON is UTF-8, RFC 8259): invalid bytes are an error,
+            # not a guessed charset. ValueError covers invalid JSON and undecodable bytes;
+            # RecursionError a body nested too deeply for the parser; MemoryError one too
+            # large to hold.
+            data = jsonlib.loads(resp.content)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            what = {
+                RecursionError: "a JSON body nested too deeply to parse",
+                MemoryError: "a JSON body too large to parse",
+            }.get(
+                type(exc),
+                "non-JSON body (not valid UTF-8)"
+                if isinstance(exc, UnicodeDecodeError)
+                else "non-JSON body",
+            )
             raise AhaResponseError(
                 resp.status_code,
                 method,
                 resp.url,
-                "expected a JSON object, got non-JSON body",
-                body_excerpt(self._scrub(resp.content)),
+                f"expected a JSON object, got {what}",
+                self._excerpt(resp.content),
             ) from None
         if not isinstance(data, dict):
             raise AhaResponseError(
@@ -529,7 +630,7 @@ class AhaClient:
                 method,
                 resp.url,
                 f"expected a JSON object, got {type(data).__name__}",
-                body_excerpt(self._scrub(resp.content)),
+                self._excerpt(resp.content),
             )
         return data
 
@@ -539,9 +640,13 @@ class AhaClient:
         if resp.status_code == 204 or not resp.content.strip():
             return False
         try:
-            resp.json()
+            jsonlib.loads(resp.content)
+        except UnicodeDecodeError:
+            return False  # complete but not UTF-8: retrying cannot help
         except ValueError:
             return True
+        except (RecursionError, MemoryError):
+            return False  # complete but unparseable: retrying cannot help
         return False
 
     def _retry_truncated(self, resp: requests.Response, attempt: int) -> None:
@@ -680,6 +785,10 @@ class AhaClient:
             self._sleep(wait)
             body = self._get_page(path, params, page, per_page, check.report)
 
+    def _in_flight_target(self) -> int:
+        """Pages to keep in flight now: Little's law on the limiter's recent round trips."""
+        return self._in_flight.target(self._limiter.round_trip)
+
     def _iter_pages(
         self,
         path: str,
@@ -692,9 +801,12 @@ class AhaClient:
     ) -> Iterator[list[Any]]:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
-        A 504 on a page restarts the remaining range at half the page size: the next page
-        index and the number of records to skip are derived from the record offset reached.
-        Every page passes ``check`` (completeness) before it is yielded.
+        Pages 2..k start together with page 1 when the previous read of the same list had k
+        pages (see :mod:`.prefetch`); only pages up to page 1's ``total_pages`` are used. The
+        read keeps :meth:`_in_flight_target` pages in flight. A 504 on a page restarts the
+        remaining range at half the page size: the next page index and the number of records
+        to skip are derived from the record offset reached. Every page used, speculative or
+        not, passes ``check`` (completeness) in page order before it is yielded.
         """
         report = check.report if check is not None else None
         check_api_path(path)
@@ -702,48 +814,68 @@ class AhaClient:
         shrinks = 0
         got_first = False
         yielded = 0
-        while True:
-            start_page = offset // per_page + 1
-            skip = offset - (start_page - 1) * per_page
-            try:
-                body = self._get_page(path, params, start_page, per_page, report)
-                records = self._checked_records(
-                    path, params, start_page, per_page, body, record_key, check
-                )
-            except _ShrinkPage as sp:
-                per_page, shrinks = self._shrink(per_page, shrinks, sp)
-                continue
-            if not got_first and first_body is not None:
-                first_body(body)
-            got_first = True
-            pag = parse_pagination(body)
-            total = pag.total_pages if pag else None
-            offset = (start_page - 1) * per_page + len(records)
-            page_records = records[skip:]
-            yield page_records
-            yielded += len(page_records)
-            if on_page is not None:
-                on_page(PageInfo(start_page, total, yielded))
-            if not records or total is None or start_page >= total:
-                return
-            # remaining pages concurrently, yielded in order, bounded prefetch window
-            restart = False
-            window = self.max_concurrency * 2
-            pages = iter(range(start_page + 1, total + 1))
-            pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-            pool = ThreadPoolExecutor(
-                max_workers=min(self.max_concurrency, total - start_page),
-                thread_name_prefix="dagster-aha-page",
-            )
-            try:
-                for p in pages:
-                    pending.append(
-                        (p, pool.submit(self._get_page, path, params, p, per_page, report))
+        hints = page_hints(self.base_url, self._limiter.store)
+        hint_key = hints.key(path, params, per_page)
+        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="aha-page")
+        pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+
+        def submit(p: int, size: int) -> None:
+            pending.append((p, pool.submit(self._get_page, path, params, p, size, report)))
+
+        try:
+            while True:
+                start_page = offset // per_page + 1
+                skip = offset - (start_page - 1) * per_page
+                for _, fut in pending:
+                    fut.cancel()
+                pending.clear()
+                submit(start_page, per_page)
+                last = start_page
+                if not got_first:
+                    budget = min(self._in_flight_target(), self._limiter.windows[0][1])
+                    last = speculative_last_page(hints.get(hint_key), budget)
+                    for p in range(2, last + 1):
+                        submit(p, per_page)
+                try:
+                    body = pending.popleft()[1].result()
+                    records = self._checked_records(
+                        path, params, start_page, per_page, body, record_key, check
                     )
-                    if len(pending) >= window:
-                        break
-                while pending:
-                    p, fut = pending.popleft()
+                except _ShrinkPage as sp:
+                    per_page, shrinks = self._shrink(per_page, shrinks, sp)
+                    continue
+                if not got_first and first_body is not None:
+                    first_body(body)
+                pag = parse_pagination(body)
+                total = pag.total_pages if pag else None
+                if not got_first:
+                    hints.set(hint_key, max(1, total or 1))
+                got_first = True
+                offset = (start_page - 1) * per_page + len(records)
+                page_records = records[skip:]
+                yield page_records
+                yielded += len(page_records)
+                if on_page is not None:
+                    on_page(PageInfo(start_page, total, yielded))
+                if not records or total is None or start_page >= total:
+                    return
+                # speculative pages beyond the end are dropped (never read)
+                while pending and pending[-1][0] > total:
+                    pending.pop()[1].cancel()
+                nxt = max(last, start_page) + 1
+                restart = False
+                while pending or nxt <= total:
+                    target = self._in_flight_target()
+                    busy = sum(1 for _, f in pending if not f.done())
+                    while nxt <= total and busy < target and len(pending) < 2 * target:
+                        submit(nxt, per_page)
+                        nxt += 1
+                        busy += 1
+                    p, fut = pending[0]
+                    if not fut.done():
+                        wait([f for _, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+                        continue
+                    pending.popleft()
                     try:
                         body = fut.result()
                         records = self._checked_records(
@@ -754,14 +886,6 @@ class AhaClient:
                         per_page, shrinks = self._shrink(per_page, shrinks, sp)
                         restart = True
                         break
-                    nxt = next(pages, None)
-                    if nxt is not None:
-                        pending.append(
-                            (
-                                nxt,
-                                pool.submit(self._get_page, path, params, nxt, per_page, report),
-                            )
-                        )
                     offset = (p - 1) * per_page + len(records)
                     if not records:
                         return
@@ -769,12 +893,12 @@ class AhaClient:
                     yielded += len(records)
                     if on_page is not None:
                         on_page(PageInfo(p, total, yielded))
-            finally:
-                for _, fut in pending:
-                    fut.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-            if not restart:
-                return
+                if not restart:
+                    return
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _shrink(self, per_page: int, shrinks: int, sp: _ShrinkPage) -> tuple[int, int]:
         if per_page <= 1 or shrinks >= max(self.max_retries, 1) * 2:
@@ -897,7 +1021,10 @@ class AhaClient:
                     self.url_for(path),
                     f"expected a pivot view with {missing} keys; keys present: {sorted(body)[:20]}",
                 )
-            return PivotViewReport.model_validate(body)
+            try:
+                return PivotViewReport.model_validate(body)
+            except AhaResponseError as exc:
+                raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None
         if view != "list":
             raise ValueError(f"view must be 'list' or 'pivot', got {view!r}")
         first: dict[str, Any] = {}
@@ -916,6 +1043,9 @@ class AhaClient:
                 self.url_for(path),
                 "expected a list view with 'columns' and 'rows'",
             )
-        return PivotListReport.model_validate(
-            {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
-        )
+        try:
+            return PivotListReport.model_validate(
+                {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
+            )
+        except AhaResponseError as exc:
+            raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None

@@ -36,6 +36,8 @@ __all__ = [
 #: How far a record's ``updated_at`` may be ahead of the server's ``Date`` before it counts as
 #: dated in the future (clocks of Aha!'s machines differ a little).
 CURSOR_SKEW = timedelta(seconds=60)
+#: The ``Date`` header's resolution (whole seconds, RFC 9110).
+DATE_RESOLUTION = timedelta(seconds=1)
 
 
 class AhaIncompleteReadError(AhaError):
@@ -96,7 +98,10 @@ def cap_cursor(
     now = server_time or datetime.now(timezone.utc)
     if newest > now + skew:
         return now, True
-    return min(newest, now), False
+    if newest < now + DATE_RESOLUTION:
+        # ``Date`` counts whole seconds: a record of the same second is not ahead of it
+        return newest, False
+    return now, False
 
 
 @dataclass

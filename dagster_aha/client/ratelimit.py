@@ -42,11 +42,18 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
      reset (allowed rate = ``remaining / time_to_reset``), and ``remaining == 0`` waits for it.
    * A server that sends no ``X-Ratelimit-*`` headers gets the local windows only.
 
-   Until the first response of a process arrives, only one request is in flight (slow start),
-   so a fresh process learns the shared budget before it sends a burst.
+   With ``slow_start=True``, until the first response of a process arrives only one request
+   is in flight, and its first short window ramps up, so that a fresh process learns the
+   shared budget before it sends a burst. It is off by default: a lone process (the
+   default's assumption) uses its first window in full; processes that share an account use
+   a budget store (``budget_store=``), where the headers add nothing.
 
    ``X-Ratelimit-Reset`` is UTC epoch seconds (int or float); a value below 10^9 is read as
    seconds from now.
+
+3. **Budget store** (optional, :mod:`dagster_aha.client.budget_store`): one log of every
+   participant's requests (in flight included) in SQLite or PostgreSQL. The head of the FIFO
+   queue takes a slot there as well as in the local windows; responses re-date the slot.
 
 Callers are admitted first come, first served (a queue of waiting threads): a thread is never
 overtaken by a later one, so the concurrent page fetches of one paginated read go out in page
@@ -69,6 +76,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster_aha.client.budget_store import BudgetStore
 
 __all__ = ["RateLimiter", "get_shared_limiter", "parse_reset", "reset_shared_limiters"]
 
@@ -114,10 +125,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class _Send:
     """One request of this process: send time, round trip (when known), state."""
 
-    __slots__ = ("done", "rtt", "state", "t")
+    __slots__ = ("done", "rtt", "state", "t", "token")
 
-    def __init__(self, t: float) -> None:
+    def __init__(self, t: float, token: int | None = None) -> None:
         self.t = t
+        self.token = token  # its slot in the shared budget store, if any
         self.rtt: float | None = None
         self.done: float | None = None
         self.state = _IN_FLIGHT
@@ -131,6 +143,7 @@ class _Extremum:
         self._max = is_max
         self._q: deque[tuple[int, float]] = deque()
         self._n = 0
+        self.count = 0  # samples in the sliding range
 
     def add(self, x: float) -> None:
         q = self._q
@@ -142,6 +155,7 @@ class _Extremum:
                 q.pop()
         q.append((self._n, x))
         self._n += 1
+        self.count = min(self._n, self._size)
         while q[0][0] <= self._n - 1 - self._size:
             q.popleft()
 
@@ -194,14 +208,18 @@ class RateLimiter:
     MAX_RESERVE_SHARE = 0.5
     #: Windows over which a grown reserve relaxes (by ``e``) back to its minimum.
     RESERVE_RELAX_WINDOWS = 30.0
-    #: Share of a round trip's excess over the shortest one assumed to delay its admission.
-    ADMIT_SHARE = 1.0
     #: Share of the spare budget granted per response during a process's first short window.
     STARTUP_GRANT_SHARE = 0.5
     #: Safety factor on our share of a shared window the server has not reported lately.
     UNSEEN_SHARE = 0.9
     #: Seconds the first request may take before others go out without its headers.
     PROBE_TIMEOUT = 1.0
+    #: Round trips needed before sends may count on reaching admission ``lead`` seconds later.
+    LEAD_SAMPLES = 8
+    #: Margin (seconds, capped at 5% of the short window) for the server's time between
+    #: admitting a request and our receiving its response, which varies per response: a slot
+    #: is reused at ``response + window - (shortest round trip - margin)``.
+    ADMISSION_MARGIN = 0.04
 
     def __init__(
         self,
@@ -213,8 +231,11 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         second_window: float = 1.0,
         minute_window: float = 60.0,
-        slow_start: bool = True,
+        slow_start: bool = False,
         rng: random.Random | None = None,
+        store: BudgetStore | None = None,
+        account: str = "",
+        in_flight_hold: float = 90.0,
     ) -> None:
         if requests_per_second <= 0 or requests_per_minute <= 0:
             raise ValueError("rate limits must be positive")
@@ -230,6 +251,15 @@ class RateLimiter:
         self._second = _Window(second_window, sec_limit, self.reserve(sec_limit))
         self._minute = _Window(minute_window, min_limit, self.reserve(min_limit))
         self._windows: tuple[_Window, ...] = (self._second, self._minute)
+        self._margin = max(EPSILON, min(self.ADMISSION_MARGIN, 0.05 * second_window))
+        # the shared budget store (other processes/hosts), or None (this process only)
+        self._store = store
+        self._account = store.account_key(account) if store is not None else account
+        self._store_windows = tuple((w.span, w.limit) for w in self._windows)
+        self._hold = float(in_flight_hold)
+        # after a 429 that our own pacing caused: a wider margin for a while
+        self._wider = 0.0
+        self._wider_until = float("-inf")
         self._lock = threading.Lock()
         # waiters sleep on this condition (real time only) so that a response wakes one early
         self._cond = threading.Condition(self._lock)
@@ -262,6 +292,7 @@ class RateLimiter:
         # slow start: until the first response, only one request is in flight
         self._first_send: float | None = None
         self._seen_response = not slow_start
+        self._slow_start = slow_start
         self._rtt_lo = _Extremum(RTT_SAMPLES, is_max=False)
         self._rtt_hi = _Extremum(RTT_SAMPLES, is_max=True)
         self._rtt = 0.0  # decaying maximum of observed response times (diagnostics)
@@ -279,7 +310,9 @@ class RateLimiter:
             return exit_at  # nothing observed yet: the plain send-time window
         if s.rtt is not None:
             # the part of its round trip above the shortest one delayed its admission at most
-            return exit_at + self.ADMIT_SHARE * max(0.0, s.rtt - lo) + EPSILON
+            # admitted before its response, and our next send needs at least ``lead`` to reach
+            # admission: the slot may be reused at ``response + span - lead``
+            return max(exit_at, s.t + s.rtt + span - self._lead(now))
         spread = (self._rtt_hi.value or lo) - lo
         exit_at += spread + EPSILON
         if s.state == _IN_FLIGHT:
@@ -359,21 +392,28 @@ class RateLimiter:
         if state == _DONE:
             self._responses.append(now)
 
-    def acquire(self) -> float:
+    def acquire(self, *, priority: bool = False) -> float:
         """Block until one request may be sent; return the seconds waited.
 
         Callers are admitted in arrival order (first come, first served): a thread is never
         overtaken by later ones, so a paginated read's next page in order is not starved by
-        the pages behind it (which would stall the in-order prefetch window).
+        the pages behind it (which would stall the in-order prefetch window). ``priority``
+        puts the caller first (the retry of a rejected request: it holds up a read's order).
+        With a budget store, the head of the queue also takes a slot in the shared store.
         """
         local = self._local
         start = self._clock()
         slept = 0.0  # injected sleep: its own accounting (fake clocks in tests)
         ticket = object()
         with self._lock:
-            self._queue.append(ticket)
+            if priority:
+                self._queue.appendleft(ticket)
+            else:
+                self._queue.append(ticket)
         try:
             while True:
+                orphan: int | None = None
+                token: int | None = None
                 with self._lock:
                     now = self._clock()
                     prev: _Send | None = getattr(local, "send", None)
@@ -381,23 +421,23 @@ class RateLimiter:
                         # this thread's previous request never reported back: round trip unknown
                         self._finish(prev, now, None, _DONE, orphan=True)
                         local.send = None
+                        orphan = prev.token
                     head = self._queue[0] is ticket
                     wait = self._wait_needed(now) if head else None
-                    if wait is not None and wait <= 0:
-                        s = _Send(now)
-                        for w in self._windows:
-                            w.log.append(s)
-                        local.send = s
-                        self._in_flight += 1
-                        self._last_send = now
-                        if self._first_send is None:
-                            self._first_send = now
-                        if self._remaining is not None:
-                            self._remaining -= 1
-                        self.acquired += 1
-                        waited = (now - start) if self._real_sleep else slept
-                        self.total_wait += waited
-                        return waited
+                    ask_store = self._store is not None and wait is not None and wait <= 0
+                    lead = self._lead(now)
+                    if wait is not None and wait <= 0 and not ask_store:
+                        return self._admit(now, local, start, slept, None)
+                if orphan is not None and self._store is not None:
+                    self._store.finish(self._account, orphan, rejected=False)
+                if ask_store:
+                    assert self._store is not None
+                    token, wait = self._store.try_acquire(
+                        self._account, self._store_windows, lead, self._hold
+                    )
+                with self._lock:
+                    if token is not None:
+                        return self._admit(self._clock(), local, start, slept, token)
                     if wait is None or self._real_sleep:
                         # releases the lock while waiting: a response, or the caller ahead
                         # being admitted, wakes us early
@@ -417,10 +457,75 @@ class RateLimiter:
                 if self._waiters:
                     self._cond.notify_all()
 
-    def block_until(self, seconds_from_now: float) -> None:
-        """Pause every sender for ``seconds_from_now`` (used on 429)."""
+    def _admit(
+        self, now: float, local: threading.local, start: float, slept: float, token: int | None
+    ) -> float:
+        s = _Send(now, token)
+        for w in self._windows:
+            w.log.append(s)
+        local.send = s
+        self._in_flight += 1
+        self._last_send = now
+        if self._first_send is None:
+            self._first_send = now
+        if self._remaining is not None:
+            self._remaining -= 1
+        self.acquired += 1
+        waited = (now - start) if self._real_sleep else slept
+        self.total_wait += waited
+        return waited
+
+    @property
+    def lead(self) -> float:
+        """Shortest delay assumed from a send to its admission by the server (seconds).
+
+        0 until ``LEAD_SAMPLES`` round trips are known (the shortest of a few round trips says
+        little about the floor). Then the shortest recent round trip minus the margin, which
+        grows with the spread of the round trips when there are few of them (the gap between
+        the shortest one seen and the true floor) and after a 429 (see :meth:`block_until`).
+        """
+        return self._lead(self._clock())
+
+    def _lead(self, now: float) -> float:
+        lo = self._rtt_lo.value
+        n = self._rtt_lo.count
+        if lo is None or n < self.LEAD_SAMPLES:
+            return 0.0
+        spread = (self._rtt_hi.value or lo) - lo
+        margin = max(self._margin, 2.0 * spread / (n + 1))
+        if now < self._wider_until:
+            margin = max(margin, self._wider)
+        return max(0.0, lo - margin)
+
+    @property
+    def round_trip(self) -> float | None:
+        """Longest of the recent round trips (seconds), ``None`` before the first response."""
+        return self._rtt_hi.value
+
+    @property
+    def store(self) -> BudgetStore | None:
+        """The shared budget store, or ``None`` (this process's own windows only)."""
+        return self._store
+
+    @property
+    def shared(self) -> bool:
+        """Other participants use the account: a store, or foreign usage seen lately."""
         with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + seconds_from_now)
+            return self._store is not None or self._clock() < self._shared_until
+
+    def block_until(self, seconds_from_now: float) -> None:
+        """Pause every sender for ``seconds_from_now`` (used on 429).
+
+        A 429 also doubles the admission margin (from ``ADMISSION_MARGIN`` up to a quarter of
+        the shortest round trip) for the next minute-window: the round trips were a poorer
+        guide to the server's admission times than assumed.
+        """
+        with self._lock:
+            now = self._clock()
+            self._blocked_until = max(self._blocked_until, now + seconds_from_now)
+            lo = self._rtt_lo.value or 0.0
+            self._wider = min(max(self._wider, self._margin) * 2, max(self._margin, lo / 4))
+            self._wider_until = now + self._minute.span
 
     @classmethod
     def reserve(cls, limit: int) -> int:
@@ -443,6 +548,10 @@ class RateLimiter:
         server rejected the request (it then counts toward no server window).
         """
         rejected = status == 429
+        mine: _Send | None = getattr(self._local, "send", None)
+        if self._store is not None and mine is not None and mine.token is not None:
+            # first in the shared store, so that a waiter woken below sees the slot's new state
+            self._store.finish(self._account, mine.token, rejected=rejected)
         with self._lock:
             now = self._clock()
             self._seen_response = True
@@ -461,6 +570,8 @@ class RateLimiter:
             keep = max(w.span for w in self._windows) + 1.0 + 2 * (self._rtt_hi.value or 0.0)
             while self._responses and self._responses[0] < now - keep:
                 self._responses.popleft()
+        if self._store is not None:
+            return  # the store holds every participant's requests: headers add nothing
         rem_raw = _header(headers, "X-Ratelimit-Remaining")
         if rem_raw is None:
             return
@@ -537,7 +648,7 @@ class RateLimiter:
             w.shared_until = now + span + margin
         if self._cautious_until is None:
             self._cautious_until = now + self._second.span
-        cautious = now < self._cautious_until and w is self._second
+        cautious = self._slow_start and now < self._cautious_until and w is self._second
         if now >= w.shared_until and not cautious:
             # alone on the account in this window: the local window is the whole truth
             self._caps.pop(span, None)
@@ -605,7 +716,7 @@ class RateLimiter:
         return tuple((w.span, w.limit) for w in self._windows)
 
 
-_REGISTRY: dict[tuple[str, float, float, float], RateLimiter] = {}
+_REGISTRY: dict[tuple[str, float, float, float, str], RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -615,15 +726,26 @@ def get_shared_limiter(
     requests_per_minute: float,
     *,
     time_scale: float = 1.0,
+    budget_store: str | None = None,
 ) -> RateLimiter:
     """The process-wide limiter for one account and one pair of limits.
 
     ``time_scale`` divides both window lengths (a simulator with compressed time, e.g.
-    ``AhaSandbox(time_scale=10)``: a 0.1 s "second" and a 6 s "minute").
+    ``AhaSandbox(time_scale=10)``: a 0.1 s "second" and a 6 s "minute"). ``budget_store``
+    shares the budget with other processes and hosts (see :mod:`.budget_store`).
     """
     if time_scale <= 0:
         raise ValueError("time_scale must be > 0")
-    key = (base_url, float(requests_per_second), float(requests_per_minute), float(time_scale))
+    from dagster_aha.client.budget_store import budget_store_for
+
+    store = budget_store_for(budget_store)
+    key = (
+        base_url,
+        float(requests_per_second),
+        float(requests_per_minute),
+        float(time_scale),
+        store.url if store is not None else "process",
+    )
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
@@ -632,12 +754,17 @@ def get_shared_limiter(
                 requests_per_minute,
                 second_window=1.0 / time_scale,
                 minute_window=60.0 / time_scale,
+                store=store,
+                account=base_url,
             )
             _REGISTRY[key] = limiter
         return limiter
 
 
 def reset_shared_limiters() -> None:
-    """Forget every shared limiter (for tests)."""
+    """Forget every shared limiter and page-count hint (for tests)."""
+    from dagster_aha.client.prefetch import reset_page_hints
+
     with _REGISTRY_LOCK:
         _REGISTRY.clear()
+    reset_page_hints()

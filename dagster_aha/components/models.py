@@ -80,7 +80,13 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     allow_delete: bool = False
     match_on: str | None = None
     on_match: Literal["update", "skip"] = "update"
+    record_key: str | list[str] | None = None
+    """Upstream field(s) identifying a record in the write ledger (default: the match_on
+    value, else the request's content hash)."""
     max_concurrency: int | None = None
+    ledger: bool | str = True
+    """The write ledger: ``true`` (the Dagster instance's), ``false`` (none), or a SQLAlchemy
+    URL / SQLite path."""
     automation_condition: Annotated[
         dg.AutomationCondition | None,
         dg.Resolver.default(
@@ -102,6 +108,7 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
 
 _NOT_DESTINATION_FIELDS = {
     "name",
+    "ledger",
     "upstream",
     "automation_condition",
     "group_name",
@@ -138,6 +145,7 @@ def build_destination_defs(
                     group_name=item.group_name,
                     description=item.description,
                     fail_on_error=item.fail_on_error,
+                    ledger=item.ledger,
                 )
             )
         )
@@ -148,6 +156,7 @@ def build_destination_defs(
                 resource_key=resource_key,
                 pool=pool,
                 fail_on_error=item.fail_on_error,
+                ledger=item.ledger,
             )
             jobs.append(job)
             sensors.append(

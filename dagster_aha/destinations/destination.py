@@ -33,9 +33,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dagster_aha.client.headers import check_headers
 from dagster_aha.client.urls import check_api_path, quote_segment
+from dagster_aha.destinations.keys import (
+    canonical_json,
+    content_hash,
+    is_blank,
+    key_text,
+    ledger_value,
+    raw_match_value,
+)
 from dagster_aha.destinations.templates import (
     TEMPLATE_NAMES,
     TEMPLATES,
@@ -56,8 +65,6 @@ __all__ = [
 ]
 
 _BAD_SEGMENT_RE = re.compile(r"[\x00-\x1f\x7f]")
-_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_FORBIDDEN_HEADERS = {"authorization", "host", "content-length", "cookie", "proxy-authorization"}
 
 
 class AhaDestinationError(ValueError):
@@ -96,7 +103,13 @@ class RenderedRequest:
     record_body: dict[str, Any] | None = None
     """The unwrapped body (what goes under ``wrap_key``)."""
     match_key: str | None = None
-    """The upsert key value, when ``match_on`` is set."""
+    """The upsert key as text (for outcomes), when ``match_on`` is set."""
+    match_raw: Any = None
+    """The raw upsert value (compared exactly, sent as is in look-ups)."""
+    record_key: str = ""
+    """The record's identity in the write ledger (canonical JSON, or ``sha256:<hash>``)."""
+    request_hash: str = ""
+    """SHA-256 of the rendered request (method, path, body)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "body": self.body}
@@ -235,12 +248,26 @@ class AhaDestination(BaseModel):
     allow_delete: bool = False
     match_on: str | None = None
     on_match: Literal["update", "skip"] = "update"
+    record_key: str | list[str] | None = None
+    """Upstream field(s) that identify a record in the write ledger. Default: the ``match_on``
+    value; without either, the content hash of the rendered request (two identical rows are
+    then one record)."""
     max_concurrency: int | None = Field(default=None, ge=1)
     """Worker threads; defaults to the client's ``max_concurrency``."""
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     """A record whose JSON body is larger than this is refused (a ``failed`` outcome, nothing
     sent). Aha! documents no size limit; 512 KiB is far above any real record (a long HTML
     description is a few dozen KiB) and keeps runaway upstream values (a 1 MB "name") out."""
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """Names normalised (case, spaces) before the check; auth/host/framing/method-override
+        headers refused (:func:`dagster_aha.client.headers.check_headers`)."""
+        try:
+            return check_headers(value)
+        except ValueError as exc:
+            raise AhaDestinationError(f"{exc} (on a destination)") from None
 
     @model_validator(mode="after")
     def _check(self) -> AhaDestination:
@@ -286,15 +313,6 @@ class AhaDestination(BaseModel):
                     _segment_value(name, value, "fixed value")
                 except RecordError as exc:
                     raise AhaDestinationError(str(exc)) from None
-        for name in self.headers:
-            if not _HEADER_NAME_RE.match(name) or name.lower() in _FORBIDDEN_HEADERS:
-                raise AhaDestinationError(
-                    f"header {name!r} cannot be set on a destination (auth comes from the "
-                    "resource; host/length are set by the client)"
-                )
-        for name, value in self.headers.items():
-            if _BAD_SEGMENT_RE.search(value):
-                raise AhaDestinationError(f"header {name!r} contains control characters")
         if self.batch_size is not None and self.batch_size > 1 and not self.batch_property:
             raise AhaDestinationError(
                 "batch_size > 1 needs batch_property= (the JSON property holding the records)"
@@ -441,12 +459,15 @@ class AhaDestination(BaseModel):
 
         kind = self.kind
         if kind == "delete":
+            digest = content_hash(self.http_method, path, None)
             return RenderedRequest(
                 method=self.http_method,
                 path=path,
                 body=None,
                 kind=kind,
                 path_values=path_values,
+                record_key=self._record_key(data, path, None, digest),
+                request_hash=digest,
             )
 
         body = {k: v for k, v in data.items() if k not in used_fields}
@@ -495,10 +516,10 @@ class AhaDestination(BaseModel):
         if kind == "update" and not body:
             raise RecordError("nothing to update: the record has no fields besides its id")
 
-        match_key: str | None = None
+        match_raw: Any = None
         if self.match_on is not None:
-            match_key = match_value(body, self.match_on)
-            if match_key is None:
+            match_raw = raw_match_value(body, self.match_on)
+            if is_blank(match_raw):
                 raise RecordError(
                     f"match_on {self.match_on!r}: the record has no value for the upsert key"
                 )
@@ -512,6 +533,7 @@ class AhaDestination(BaseModel):
                 f"request body is {size:,} bytes, over max_body_bytes={self.max_body_bytes:,} "
                 f"(largest field: {largest!r}); nothing was sent"
             )
+        digest = content_hash(self.http_method, path, wrapped)
         return RenderedRequest(
             method=self.http_method,
             path=path,
@@ -519,33 +541,33 @@ class AhaDestination(BaseModel):
             kind=kind,
             path_values=path_values,
             record_body=body,
-            match_key=match_key,
+            match_key=key_text(match_raw) if self.match_on is not None else None,
+            match_raw=match_raw,
+            record_key=self._record_key(data, path, match_raw, digest),
+            request_hash=digest,
         )
 
+    def _record_key(self, data: Mapping[str, Any], path: str, match_raw: Any, digest: str) -> str:
+        if self.record_key is not None:
+            fields = [self.record_key] if isinstance(self.record_key, str) else self.record_key
+            values: dict[str, Any] = {}
+            for name in fields:
+                if name not in data or data[name] is None:
+                    raise RecordError(f"record_key field {name!r} is missing from the record")
+                values[name] = to_json_native(data[name], f"record.{name}")
+            return canonical_json(values[fields[0]] if len(fields) == 1 else values)
+        if self.match_on is not None:
+            from_fields = any(isinstance(v, FromField) for v in self.path_params.values())
+            key = ledger_value(match_raw)
+            return canonical_json({"path": path, "key": key} if from_fields else key)
+        return f"sha256:{digest}"
 
-def _normalise_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        value = ",".join(str(v) for v in value)
-    text = str(value).strip()
-    return text or None
-
-
-def match_value(record: Mapping[str, Any], match_on: str) -> str | None:
-    """The upsert key of a body or of a record read back from Aha!.
-
-    Understands both custom-field forms: the write map (``{"key": value}``) and the read array
-    (``[{"key": ..., "value": ...}]``).
-    """
-    if match_on.startswith("custom_fields."):
-        cf_key = match_on[len("custom_fields.") :]
-        cfs = record.get("custom_fields")
-        if isinstance(cfs, Mapping):
-            return _normalise_key(cfs.get(cf_key))
-        if isinstance(cfs, list):
-            for item in cfs:
-                if isinstance(item, Mapping) and item.get("key") == cf_key:
-                    return _normalise_key(item.get("value"))
-        return None
-    return _normalise_key(record.get(match_on))
+    def identity(self, account: str) -> str:
+        """The destination's identity in the write ledger: account, method and path (fixed
+        path parameters filled in, per-record ones left as ``{name}``). Mapping and body
+        options are not part of it, so changing them keeps every record's ledger row."""
+        fixed = {
+            k: quote_segment(str(v)) if not isinstance(v, FromField) else "{" + k + "}"
+            for k, v in self.path_params.items()
+        }
+        return f"{account.rstrip('/')} {self.http_method} {self.path_template.format(**fixed)}"

@@ -31,7 +31,7 @@ from dagster_aha.dlt.landed import row_count
 from dagster_aha.dlt.landing import AhaLanding
 from dagster_aha.dlt.source import CustomTable, LandingStats, PivotReport, aha_dlt_source
 from dagster_aha.resource import AhaResource
-from dagster_aha.sources.streams import DEFAULT_STREAMS, FieldsOption
+from dagster_aha.sources.streams import DEFAULT_STREAMS, STREAMS, FieldsOption
 
 __all__ = ["AhaLandingRunConfig", "DagsterAhaDltTranslator", "build_aha_dlt_assets"]
 
@@ -44,7 +44,8 @@ class AhaLandingRunConfig(Config):
 
 
 class DagsterAhaDltTranslator(DagsterDltTranslator):
-    """Asset keys ``key_prefix + [table]``, kinds ``aha`` + ``dlt`` + the destination."""
+    """Asset keys ``key_prefix + [table]``, kinds ``aha`` + ``dlt`` + the destination; a
+    stream's table carries ``aha/stream`` (so ``build_aha_change_sensor`` can target it)."""
 
     def __init__(
         self, *, key_prefix: Sequence[str] = ("aha",), group_name: str | None = "aha"
@@ -56,6 +57,9 @@ class DagsterAhaDltTranslator(DagsterDltTranslator):
         spec = super().get_asset_spec(data)
         destination = data.destination.destination_name if data.destination else None
         kinds = {"aha", "dlt", *([destination] if destination else [])}
+        name = data.resource.name
+        if name in STREAMS:
+            spec = spec.merge_attributes(metadata={"aha/stream": name})
         return spec.replace_attributes(
             key=AssetKey([*self.key_prefix, data.resource.name]),
             deps=[],

@@ -25,6 +25,7 @@ from dagster_aha.dlt.deletes import DeletePlanner, read_recycle_bin
 from dagster_aha.dlt.landed import DELETED_AT_COLUMN
 from dagster_aha.dlt.rows import RowShaper
 from dagster_aha.resource import AhaResource
+from dagster_aha.sources import reading
 from dagster_aha.sources.streams import (
     DEFAULT_STREAMS,
     AhaStream,
@@ -205,15 +206,16 @@ def _record_rows(
         modes.add("incremental" if since is not None else "full")
         all_full = all_full and since is None
         report = ListReadReport()
-        params = {"updated_since": format_ts(since)} if since is not None else None
         newest: datetime | None = None
         undated = 0
+        rows_read = 0
         batch: list[dict[str, Any]] = []
         hints: list[dict[str, Any]] = []
-        for record in client.iter_records(
-            path, params=params, fields=list(fields), record_key=stream.record_key, report=report
+        for record in reading.iter_path(
+            client, stream, path, fields=fields, since=since, report=report
         ):
-            stamp = parse_ts(record.get("updated_at"))
+            rows_read += 1
+            stamp = parse_ts(record.get(stream.cursor_field))
             if stamp is None:
                 undated += 1
             elif newest is None or stamp > newest:
@@ -228,14 +230,14 @@ def _record_rows(
                 batch, hints = [], []
         if batch or hints:
             yield _with_hints(batch, hints)
-        stats.rows_loaded += report.records
+        stats.rows_loaded += rows_read
         # the read of this path is complete (iter_records raises otherwise)
         if not stream.supports_updated_since:
             continue
         if undated:
             message = (
-                f"{path}: {undated} record(s) came back without updated_at (the list ignored "
-                "fields=?): no cursor is kept, the next read of this list is full"
+                f"{path}: {undated} record(s) came back without {stream.cursor_field} (the "
+                "list ignored fields=?): no cursor is kept, the next read of this list is full"
             )
             logger.warning(message)
             stats.warnings.append(message)
@@ -274,7 +276,7 @@ def _record_resource(
 ) -> DltResource:
     columns: dict[str, Any] = {
         "id": {"data_type": "text", "nullable": False, "primary_key": True},
-        "updated_at": {"data_type": "timestamp", "nullable": True, "dedup_sort": "desc"},
+        stream.cursor_field: {"data_type": "timestamp", "nullable": True, "dedup_sort": "desc"},
     }
     if run.deletes == "soft":
         columns[DELETED_AT_COLUMN] = {"data_type": "timestamp", "nullable": True}

@@ -1,4 +1,5 @@
-"""dagster_aha.sources: the read side (record assets, custom tables, pivot reports, checks)."""
+"""dagster_aha.sources: the read side (record assets, custom tables, pivot reports, checks, the
+change sensor)."""
 
 from dagster_aha.sources.assets import (
     AHA_PRODUCTS_PARTITIONS_NAME,
@@ -7,6 +8,7 @@ from dagster_aha.sources.assets import (
     build_aha_assets,
     build_aha_product_partitions_sensor,
 )
+from dagster_aha.sources.change_sensor import build_aha_change_sensor
 from dagster_aha.sources.checks import IDS_UNIQUE, REQUIRED_KEYS_PRESENT
 from dagster_aha.sources.metadata import AhaMetadataSet, infer_column_schema, markdown_preview
 from dagster_aha.sources.pivot import aha_pivot_report_asset
@@ -27,6 +29,7 @@ __all__ = [
     "aha_custom_table_asset",
     "aha_pivot_report_asset",
     "build_aha_assets",
+    "build_aha_change_sensor",
     "build_aha_product_partitions_sensor",
     "infer_column_schema",
     "markdown_preview",

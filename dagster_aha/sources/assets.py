@@ -45,6 +45,7 @@ from dagster_aha.sources.metadata import (
     json_native_in_place,
     markdown_preview,
 )
+from dagster_aha.sources.reading import iter_path, list_paths
 from dagster_aha.sources.streams import (
     DEFAULT_STREAMS,
     STREAMS,
@@ -150,6 +151,13 @@ class _Progress:
             return
         total = self.done_before + info.records_so_far
         elapsed = max(time.monotonic() - self.started, 1e-9)
+        if info.total_pages is not None and info.total_pages < info.page:
+            # an empty result (e.g. nothing updated since the cursor) reports 0 pages
+            self.context.log.info(
+                f"{self.label}: {self.path} has no records to read "
+                f"({total} records in total so far)"
+            )
+            return
         of = f"/{info.total_pages}" if info.total_pages is not None else ""
         self.context.log.info(
             f"{self.label}: {self.path} page {info.page}{of}, {total} records so far, "
@@ -160,16 +168,6 @@ class _Progress:
 def _stats_counts(client: AhaClient) -> tuple[int, int]:
     stats = client.stats
     return int(stats.requests), int(stats.pages)
-
-
-def _list_product_ids(client: AhaClient) -> list[str]:
-    return [
-        str(p["id"])
-        for p in client.iter_records(
-            "products", fields=["id", "reference_prefix"], record_key="products"
-        )
-        if p.get("id") is not None
-    ]
 
 
 def _read_stream(
@@ -186,32 +184,25 @@ def _read_stream(
 ) -> list[dict[str, Any]]:
     """Read every list page of ``stream`` (for one product when ``product`` is set).
 
-    A stream without an account-wide list (releases) is read product by product, over
-    ``product_ids`` when the caller already has them (a full products read in the same step),
-    else over a fresh ``products`` listing.
+    The paths and shapes are :func:`~dagster_aha.sources.reading.iter_stream`'s (its
+    ``list_paths`` and ``iter_path``, one :class:`ListReadReport` per path in ``reports``); a
+    stream without an account-wide list (releases) is read over ``product_ids`` when the caller
+    already has them (a full products read in the same step). Records are made JSON-native as
+    they stream in and de-duplicated by ``id`` (the newest ``cursor_field`` wins).
     """
-    if product is not None:
-        paths = [stream.product_path(product)]
-    elif stream.account_path is not None:
-        paths = [stream.account_path]
-    else:
-        ids = product_ids if product_ids is not None else _list_product_ids(client)
-        paths = [stream.product_path(pid) for pid in ids]
-    params = {"updated_since": _format_ts(since)} if since is not None else None
     progress = _Progress(context, label, _LOG_EVERY_PAGES)
     by_id: dict[str, dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
-    for path in paths:
+
+    def on_path(path: str) -> None:
         progress.start_path(path, len(by_id) + len(anonymous))
+
+    for path in list_paths(client, stream, product=product, product_ids=product_ids):
+        on_path(path)
         report = ListReadReport()
         reports.append(report)
-        for record in client.iter_records(
-            path,
-            params=params,
-            fields=list(fields),
-            record_key=stream.record_key,
-            on_page=progress,
-            report=report,
+        for record in iter_path(
+            client, stream, path, fields=fields, since=since, on_page=progress, report=report
         ):
             json_native_in_place(record)  # converted as it streams in: no second copy
             rid = record.get("id")
@@ -220,8 +211,8 @@ def _read_stream(
                 continue
             previous = by_id.get(str(rid))
             if previous is not None:
-                old = _parse_ts(previous.get("updated_at"))
-                new = _parse_ts(record.get("updated_at"))
+                old = _parse_ts(previous.get(stream.cursor_field))
+                new = _parse_ts(record.get(stream.cursor_field))
                 if old is not None and new is not None and new < old:
                     continue
             by_id[str(rid)] = record
@@ -262,7 +253,9 @@ def _read_with_cursor(
     )
     duration = time.monotonic() - started
     after_requests, after_pages = _stats_counts(client)
-    cursor = _next_cursor(context, label, rows, reports, previous if since is not None else None)
+    cursor = _next_cursor(
+        context, label, stream, rows, reports, previous if since is not None else None
+    )
     return _ReadOutcome(
         rows=rows,
         sync_mode="incremental" if since is not None else "full",
@@ -278,21 +271,25 @@ def _read_with_cursor(
 def _next_cursor(
     context: AssetExecutionContext,
     label: str,
+    stream: AhaStream,
     rows: Sequence[Mapping[str, Any]],
     reports: Sequence[ListReadReport],
     previous: datetime | None,
 ) -> datetime | None:
-    """The cursor after a complete read: the newest ``updated_at``, never past the server's
-    clock; none at all when records came back without ``updated_at`` (next read is full)."""
-    undated = sum(1 for r in rows if _parse_ts(r.get("updated_at")) is None)
-    if undated:
-        context.log.warning(
-            f"{label}: {undated} record(s) without updated_at (the list ignored fields=?): "
-            "no cursor is kept, the next read is full"
-        )
-        return None
+    """The cursor after a complete read: the newest ``stream.cursor_field``, never past the
+    server's clock. An incremental stream whose records came back without it (the list ignored
+    ``fields=``) keeps no cursor at all: the next read is full."""
+    field = stream.cursor_field
+    if stream.supports_updated_since:
+        undated = sum(1 for r in rows if _parse_ts(r.get(field)) is None)
+        if undated:
+            context.log.warning(
+                f"{label}: {undated} record(s) without {field} (the list ignored fields=?): "
+                "no cursor is kept, the next read is full"
+            )
+            return None
     times = [r.server_time for r in reports if r.server_time is not None]
-    cursor, future = cap_cursor(_max_updated_at(rows), max(times) if times else None)
+    cursor, future = cap_cursor(_max_updated_at(rows, field), max(times) if times else None)
     if future:
         context.log.warning(
             f"{label}: a record is dated after the server's clock; the cursor stops at "

@@ -4,7 +4,19 @@ Each stream says where its list lives (account-wide and/or per product), which k
 response wraps its records in, whether the list accepts ``updated_since`` (incremental reads),
 and the default ``fields=`` list. Aha! list items are thin by default (a feature list item has
 no ``updated_at`` and no ``custom_fields``), so every stream asks for the fields an analyst needs,
-including parents, in the list request itself: no per-record detail requests are ever made.
+including parents, in the list request itself.
+
+Three stream shapes go beyond one list (see :mod:`dagster_aha.sources.reading`):
+
+* child streams (``parent`` + ``child_key``): rows nested in the parent's list records, read
+  through ``fields=<child_key>`` on the parent list (requirements, workflow status times): no
+  extra request per parent;
+* per-record streams (``per_record_suffix``): one request per parent record (record links).
+  They are never in ``DEFAULT_STREAMS`` and their ``request_cost`` says so;
+* the audit feed, incremental by ``created_at`` through ``created_since``.
+
+``audit_types`` maps the ``auditable_type`` (or ``associated_type``) of an Aha! audit to the
+streams it changes (used by the change sensor).
 
 Every ``fields=`` name is a key of the record as Aha!'s OpenAPI document shows it (a name no
 documented record has is at best ignored by Aha! and answered 400 by the sandbox): products
@@ -29,6 +41,7 @@ __all__ = [
     "custom_table_stream",
     "get_stream",
     "resolve_fields",
+    "streams_for_audit_type",
 ]
 
 _COMMON = ("id", "reference_num", "name", "product_id", "created_at", "updated_at")
@@ -48,6 +61,11 @@ _WORK_ITEM = (
 )
 
 
+def _singular(plural: str) -> str:
+    """``features`` -> ``feature``, ``custom_object_records`` -> ``custom_object_record``."""
+    return plural[:-1] if plural.endswith("s") else plural
+
+
 @dataclass(frozen=True)
 class AhaStream:
     """One readable Aha! record type.
@@ -63,6 +81,16 @@ class AhaStream:
         fields: default ``fields=`` list.
         required_keys: keys every record of this type must carry (asset check).
         description: human description used in the asset spec.
+        incremental_param: query parameter of incremental reads (``created_since`` for audits).
+        until_param: upper-bound parameter sent as "now" with every read (``created_before``
+            for audits: a read sees one fixed window even while new records arrive).
+        cursor_field: record timestamp the cursor follows (``created_at`` for audits;
+            ``<parent>_updated_at`` for child streams).
+        parent: child and per-record streams: the stream whose records carry / key the rows.
+        child_key: child streams: the field of each parent record holding the rows.
+        per_record_suffix: per-record streams: list path below ``<parent path>/<id>/``.
+        request_cost: what one full read costs in requests (README streams table).
+        audit_types: ``auditable_type`` values of Aha! audits that change this stream.
         has_updated_at: the records carry ``updated_at`` (teams do not), so ``fields=`` lists
             always ask for it.
     """
@@ -76,6 +104,19 @@ class AhaStream:
     required_keys: tuple[str, ...]
     description: str
     has_updated_at: bool = True
+    incremental_param: str = "updated_since"
+    until_param: str | None = None
+    cursor_field: str = "updated_at"
+    parent: str | None = None
+    child_key: str | None = None
+    per_record_suffix: str | None = None
+    request_cost: str = "1 per 200 records"
+    audit_types: tuple[str, ...] = ()
+
+    @property
+    def parent_singular(self) -> str:
+        """``feature`` for a child of ``features`` (prefix of the parent columns of a row)."""
+        return _singular(self.parent or self.name)
 
     @property
     def per_product_only(self) -> bool:
@@ -91,6 +132,12 @@ class AhaStream:
     @property
     def path_template(self) -> str:
         """Human-readable list path(s), for asset metadata."""
+        if self.child_key is not None and self.parent is not None:
+            parent = STREAMS[self.parent]
+            return f"{parent.path_template} (fields={self.child_key})"
+        if self.per_record_suffix is not None and self.parent is not None:
+            parent = STREAMS[self.parent]
+            return f"{parent.account_path}/{{id}}/{self.per_record_suffix}"
         parts = []
         if self.account_path is not None:
             parts.append(self.account_path)
@@ -122,6 +169,7 @@ STREAMS: Mapping[str, AhaStream] = {
             ),
             required_keys=("id", "reference_prefix"),
             description="Aha! workspaces (products and product lines), one row per workspace.",
+            audit_types=("Project", "Product"),
         ),
         AhaStream(
             name="releases",
@@ -145,6 +193,8 @@ STREAMS: Mapping[str, AhaStream] = {
             ),
             required_keys=("id", "reference_num"),
             description="Aha! releases, read product by product (there is no account-wide list).",
+            request_cost="1 per 200 releases per product, + the products listing",
+            audit_types=("Release",),
         ),
         AhaStream(
             name="features",
@@ -155,6 +205,7 @@ STREAMS: Mapping[str, AhaStream] = {
             fields=(*_COMMON, *_WORK_ITEM, "epic"),
             required_keys=("id", "reference_num"),
             description="Aha! features with workflow status, custom fields and parents.",
+            audit_types=("Feature",),
         ),
         AhaStream(
             name="epics",
@@ -165,6 +216,7 @@ STREAMS: Mapping[str, AhaStream] = {
             fields=(*_COMMON, *_WORK_ITEM),
             required_keys=("id", "reference_num"),
             description="Aha! epics with workflow status, custom fields and parents.",
+            audit_types=("Epic", "MasterFeature"),
         ),
         AhaStream(
             name="ideas",
@@ -184,6 +236,7 @@ STREAMS: Mapping[str, AhaStream] = {
             ),
             required_keys=("id", "reference_num"),
             description="Aha! ideas with votes, workflow status, custom fields and promotions.",
+            audit_types=("Idea",),
         ),
         AhaStream(
             name="goals",
@@ -202,6 +255,7 @@ STREAMS: Mapping[str, AhaStream] = {
             ),
             required_keys=("id", "reference_num"),
             description="Aha! goals (full refresh: the list has no updated_since filter).",
+            audit_types=("Goal",),
         ),
         AhaStream(
             name="initiatives",
@@ -221,6 +275,7 @@ STREAMS: Mapping[str, AhaStream] = {
             ),
             required_keys=("id", "reference_num"),
             description="Aha! initiatives with workflow status, custom fields and goals.",
+            audit_types=("Initiative",),
         ),
         AhaStream(
             name="users",
@@ -231,6 +286,7 @@ STREAMS: Mapping[str, AhaStream] = {
             fields=("id", "name", "email", "created_at", "updated_at", "accessed_at"),
             required_keys=("id",),
             description="Aha! users of the account (full refresh).",
+            audit_types=("User",),
         ),
         AhaStream(
             name="teams",
@@ -254,6 +310,194 @@ STREAMS: Mapping[str, AhaStream] = {
             required_keys=("id",),
             description="Aha! capacity-planning teams (full refresh; not in the default streams).",
             has_updated_at=False,
+            audit_types=("Team",),
+        ),
+        AhaStream(
+            name="audits",
+            record_key="audits",
+            account_path="audits",
+            product_suffix=None,
+            supports_updated_since=True,
+            fields=(),
+            required_keys=("id", "auditable_type", "created_at"),
+            description=(
+                "Aha! audit feed (last 12 months): one row per create, update or destroy of a "
+                "record or of a value attached to it, with auditable_type, auditable_id, "
+                "audit_action, changed_fields, changes and the user."
+            ),
+            incremental_param="created_since",
+            until_param="created_before",
+            cursor_field="created_at",
+            request_cost="1 per 200 audits (created_since bounds the scan)",
+        ),
+        AhaStream(
+            name="tasks",
+            record_key="tasks",
+            account_path="tasks",
+            product_suffix="tasks",
+            supports_updated_since=True,
+            fields=(
+                "id",
+                "name",
+                "body",
+                "status",
+                "due_date",
+                "position",
+                "assigned_to_users",
+                "created_by_user",
+                "created_at",
+                "updated_at",
+                "url",
+            ),
+            required_keys=("id",),
+            description="Aha! to-dos with status, due date and assignees.",
+            audit_types=("Task",),
+        ),
+        AhaStream(
+            name="comments",
+            record_key="comments",
+            account_path=None,
+            product_suffix="comments",
+            supports_updated_since=False,
+            fields=(
+                "id",
+                "body",
+                "user",
+                "commentable_id",
+                "commentable_type",
+                "attachments",
+                "reactions",
+                "created_at",
+                "updated_at",
+                "url",
+            ),
+            required_keys=("id",),
+            description="Aha! comments of every record of a product (full refresh).",
+            request_cost="1 per 200 comments per product, + the products listing",
+            audit_types=("Comment",),
+        ),
+        AhaStream(
+            name="requirements",
+            record_key="features",
+            account_path="features",
+            product_suffix="features",
+            supports_updated_since=False,
+            fields=("id", "reference_num", "product_id", "updated_at", "requirements"),
+            required_keys=("id", "feature_id"),
+            description=(
+                "Aha! requirements, read through fields=requirements on the features list "
+                "(full refresh: a requirement edit need not touch its feature's updated_at)."
+            ),
+            cursor_field="feature_updated_at",
+            parent="features",
+            child_key="requirements",
+            request_cost="1 per 200 features (no request per feature)",
+            audit_types=("Requirement",),
+        ),
+        AhaStream(
+            name="idea_endorsements",
+            record_key="idea_endorsements",
+            account_path="ideas/endorsements",
+            product_suffix=None,
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id", "idea_id"),
+            description="Aha! idea votes (endorsements) of the account, with voter and "
+            "organization.",
+            audit_types=("IdeaEndorsement", "Endorsement"),
+        ),
+        AhaStream(
+            name="idea_categories",
+            record_key="idea_categories",
+            account_path=None,
+            product_suffix="idea_categories",
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id",),
+            description="Aha! idea categories of each product (full refresh).",
+            request_cost="1 per product, + the products listing",
+            audit_types=("IdeaCategory",),
+        ),
+        AhaStream(
+            name="release_phases",
+            record_key="release_phases",
+            account_path="release_phases",
+            product_suffix=None,
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id", "release_id"),
+            description="Aha! release phases and milestones of the account (full refresh).",
+            audit_types=("ReleasePhase",),
+        ),
+        AhaStream(
+            name="record_links",
+            record_key="record_links",
+            account_path="features",
+            product_suffix="features",
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id", "feature_id"),
+            description=(
+                "Aha! record links of each feature (one request per feature: not in the "
+                "default streams)."
+            ),
+            cursor_field="feature_updated_at",
+            parent="features",
+            per_record_suffix="record_links",
+            request_cost="1 per feature, + 1 per 200 features (the features list)",
+            audit_types=("RecordLink",),
+        ),
+        AhaStream(
+            name="custom_field_definitions",
+            record_key="custom_field_definitions",
+            account_path="custom_field_definitions",
+            product_suffix=None,
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id", "key", "type"),
+            description=(
+                "Aha! custom field definitions (dimension table): key, name, type, record type "
+                "and, for choice lists and tags, the options."
+            ),
+            request_cost="1, + 1 per choice-list or tags definition (its options)",
+            audit_types=("CustomFieldDefinition", "CustomFieldOption"),
+        ),
+        AhaStream(
+            name="workflows",
+            record_key="workflows",
+            account_path=None,
+            product_suffix="workflows",
+            supports_updated_since=False,
+            fields=(),
+            required_keys=("id", "name"),
+            description="Aha! workflows of each product with their statuses (full refresh).",
+            request_cost="1 per product, + the products listing",
+            audit_types=("Workflow", "WorkflowStatus"),
+        ),
+        *(
+            AhaStream(
+                name=f"{parent}__workflow_status_times",
+                record_key=parent,
+                account_path=parent,
+                product_suffix=parent,
+                supports_updated_since=True,
+                fields=("id", "reference_num", "product_id", "updated_at", "workflow_status_times"),
+                required_keys=("id", f"{_singular(parent)}_id"),
+                description=(
+                    f"Workflow status history of Aha! {parent} (child table: one row per status "
+                    f"interval), read through fields=workflow_status_times on the {parent} list."
+                ),
+                cursor_field=f"{_singular(parent)}_updated_at",
+                parent=parent,
+                child_key="workflow_status_times",
+                request_cost=f"1 per 200 {parent} (no request per record)",
+                audit_types=audit_types,
+            )
+            for parent, audit_types in (
+                ("features", ("Feature",)),
+                ("epics", ("Epic", "MasterFeature")),
+                ("ideas", ("Idea",)),
+            )
         ),
     )
 }
@@ -312,11 +556,15 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
 
     ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
     stream, or a mapping from stream name to a list (streams not in the mapping keep their
-    defaults). ``"*"`` asks Aha! for every field. Otherwise ``id``, ``updated_at`` (for records
-    that have one) and the stream's required keys are always added, since a ``fields`` list
-    replaces Aha!'s default set and the cursor and checks need them.
+    defaults). ``"*"`` asks Aha! for every field. Otherwise the stream's required keys and its
+    ``cursor_field`` (``updated_at`` only for records that have one) are always added (for a
+    child stream: the parent's ``id``, ``reference_num``, ``updated_at`` and the child key),
+    since a ``fields`` list replaces Aha!'s default set and the cursor and checks need them. A
+    stream whose endpoint takes no ``fields=`` (empty default) sends none unless asked: ``()``.
     """
     chosen: Sequence[str] | str
+    if fields is None and not stream.fields:
+        return ()  # the endpoint's own default shape (no fields= sent)
     if fields is None:
         chosen = stream.fields
     elif isinstance(fields, Mapping):
@@ -330,9 +578,22 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
         raise ValueError(f"Empty fields list for Aha! stream {stream.name!r}")
     if "*" in names:
         return ("*",)
+    base: tuple[str, ...]
+    if stream.child_key is not None:
+        base = ("id", "reference_num", "updated_at", stream.child_key)
+    else:
+        cursor = (stream.cursor_field,) if stream.has_updated_at else ()
+        base = (*stream.required_keys, *cursor)
     out: list[str] = []
-    always = ("updated_at",) if stream.has_updated_at else ()
-    for f in (*stream.required_keys, *always, *names):
+    for f in (*base, *names):
         if f not in out:
             out.append(f)
     return tuple(out)
+
+
+def streams_for_audit_type(auditable_type: str) -> tuple[str, ...]:
+    """Names of the streams an audit of ``auditable_type`` (``"Feature"``) changes."""
+    wanted = auditable_type.strip().lower()
+    return tuple(
+        s.name for s in STREAMS.values() if any(t.lower() == wanted for t in s.audit_types)
+    )

@@ -1,4 +1,5 @@
-"""Aha! timestamps (``2019-01-01T00:00:00.000Z``): parsing and the cursor format."""
+"""Aha! timestamps (``2019-01-01T00:00:00.000Z``): parsing what the API sends, formatting what
+it is sent (the cursor format)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,16 @@ def parse_ts(value: Any) -> datetime | None:
 
 
 def format_ts(value: datetime) -> str:
-    """``2019-01-01T00:00:00.000Z``: the form Aha! writes and ``updated_since`` accepts."""
+    """``2019-01-01T00:00:00.000Z`` (UTC, milliseconds): the form Aha! writes and
+    ``updated_since`` accepts."""
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def max_updated_at(rows: Iterable[Mapping[str, Any]]) -> datetime | None:
+def max_updated_at(rows: Iterable[Mapping[str, Any]], field: str = "updated_at") -> datetime | None:
+    """The latest parseable ``field`` of ``rows`` (``None`` when there is none)."""
     best: datetime | None = None
     for row in rows:
-        ts = parse_ts(row.get("updated_at"))
+        ts = parse_ts(row.get(field))
         if ts is not None and (best is None or ts > best):
             best = ts
     return best

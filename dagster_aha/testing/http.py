@@ -125,6 +125,33 @@ def shape(rec: dict[str, Any], fields: list[str] | None, compact: Iterable[str] 
     return {k: rec[k] for k in fields if k in rec}
 
 
+#: ``kind -> field -> fn(state, rec)``: values computed when a response shows them (a kind's
+#: ``requirements``, or ``workflow_status_times``, which only an explicit ``fields=`` asks for)
+COMPUTED_FIELDS: dict[str, dict[str, Callable[[Any, dict[str, Any]], Any]]] = {}
+#: computed fields served only when ``fields=`` names them (not in ``*`` nor the detail shape)
+ON_REQUEST_ONLY = frozenset({"workflow_status_times"})
+
+
+def shape_computed(
+    sb: AhaSandbox,
+    kind: str,
+    rec: dict[str, Any],
+    fields: list[str] | None,
+    compact: Iterable[str] | None,
+) -> Any:
+    """:func:`shape` plus the kind's computed fields (``COMPUTED_FIELDS``)."""
+    out = shape(rec, fields, compact)
+    computed = COMPUTED_FIELDS.get(kind)
+    if not computed or not isinstance(out, dict):
+        return out
+    out = dict(out) if out is rec else out
+    for name, fn in computed.items():
+        asked = fields is not None and name in fields
+        if asked or (name in out and name not in ON_REQUEST_ONLY):
+            out[name] = fn(sb.state, rec)
+    return out
+
+
 def page_of(
     recs: list[Any], params: dict[str, str], default_per_page: int = DEFAULT_PER_PAGE
 ) -> tuple[list[Any], dict[str, int]]:
@@ -152,20 +179,27 @@ def list_response(
 ) -> Response:
     """One page of ``recs`` (``page``, ``per_page``, ``fields=``) with its pagination;
     ``compact`` overrides the kind's compact keys (True: the kind's)."""
-    fields = fields_param(params, sb.state.known_fields(kind))
+    known = sb.state.known_fields(kind) | frozenset(COMPUTED_FIELDS.get(kind, {}))
+    fields = fields_param(params, known)
     chunk, pagination = page_of(recs, params)
     keys = sb.state.kind(kind).compact_keys if compact is True else compact
     keys = keys if isinstance(keys, tuple) else None
     return json_response(
-        200, {kind: [shape(r, fields, keys) for r in chunk], "pagination": pagination}
+        200,
+        {
+            kind: [shape_computed(sb, kind, r, fields, keys) for r in chunk],
+            "pagination": pagination,
+        },
     )
 
 
 def detail_response(
     sb: AhaSandbox, kind: str, rec: dict[str, Any], params: dict[str, str]
 ) -> Response:
+    known = sb.state.known_fields(kind) | frozenset(COMPUTED_FIELDS.get(kind, {}))
+    fields = fields_param(params, known)
     return json_response(
-        200, {sb.state.kind(kind).singular: shape(rec, fields_param(params), None)}
+        200, {sb.state.kind(kind).singular: shape_computed(sb, kind, rec, fields, None)}
     )
 
 

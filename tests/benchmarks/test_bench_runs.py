@@ -38,7 +38,7 @@ def test_extract_aha_and_naive_read_every_feature_once() -> None:
     assert payload["bound_s"] == pytest.approx(0.0)
     by_variant = {r["variant"]: r for r in payload["results"]}
     assert set(by_variant) == {
-        "dagster_aha AhaClient (default, max_concurrency=4)",
+        "AhaClient, defaults, first read",
         "naive requests loop",
     }
     for res in payload["results"]:
@@ -47,7 +47,7 @@ def test_extract_aha_and_naive_read_every_feature_once() -> None:
         assert res["requests"] == 2  # page 1 and page 2 of 200, nothing else
         assert res["r429"] == 0
         assert res["peak_rss_bytes"] > 0
-    aha = by_variant["dagster_aha AhaClient (default, max_concurrency=4)"]
+    aha = by_variant["AhaClient, defaults, first read"]
     assert aha["client_requests"] == 2
     assert set(payload["speedups"]) == {"aha-default_vs_naive"}
 
@@ -123,9 +123,10 @@ def test_shared_budget_processes_split_products() -> None:
         parts=["processes"],
         verbose=False,
         startup_allowance=0.5,
+        stores=("process", "host"),
     )
     assert payload["records"] == 800
-    assert [r["max_concurrency"] for r in payload["results"]] == [4, 24]
+    assert [r["budget_store"] for r in payload["results"]] == ["process", "host"]
     for res in payload["results"]:
         assert res["correct"] == "yes"
         assert res["records"] == 800
@@ -143,7 +144,7 @@ def test_shared_budget_through_dagster_runs_each_partition_in_its_own_process() 
         jitter=0.0,
         limit_scale=100,
         parts=["dagster"],
-        concurrencies=[4],
+        stores=["host"],
         verbose=False,
         startup_allowance=0.5,
     )

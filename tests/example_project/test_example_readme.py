@@ -38,6 +38,10 @@ def test_every_stream_is_in_the_table(name: str) -> None:
     assert row is not None, f"stream {name} missing from the README table"
     incremental = "yes" if stream.supports_updated_since else "no"
     assert f"| {incremental}" in row.group(1)
+    cells = [c.strip() for c in row.group(1).split(" | ")]
+    assert stream.request_cost in cells, (name, cells)  # the request cost, as the code says it
+    path = stream.account_path or stream.product_suffix
+    assert path is not None and path in cells[0], (name, cells[0])
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
@@ -104,7 +108,7 @@ def test_component_yaml_example_builds(monkeypatch: pytest.MonkeyPatch) -> None:
         "aha/intake_features",
         "aha/intake_features_dead_letter",
     }
-    assert {s.name for s in defs.sensors or []} == {"intake_features_sensor"}
+    assert {s.name for s in defs.sensors or []} == {"intake_features_sensor", "aha_change_sensor"}
     groups = {a.group_names_by_key[k] for a in defs.assets or [] for k in a.keys}  # type: ignore[union-attr]
     assert groups == {"aha_raw", "aha_writes"}
 

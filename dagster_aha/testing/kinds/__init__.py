@@ -5,20 +5,31 @@ package registers every route (``dagster_aha.testing.http.ROUTES``) in the order
 
 from __future__ import annotations
 
-from dagster_aha.testing.kinds import (
+# idea_endorsements before ideas: ``ideas/endorsements`` must be tried before ``ideas/:id``
+from dagster_aha.testing.kinds import (  # isort: skip
+    idea_endorsements,
+    audits,
+    comments,
     custom_field_definitions,
     custom_object_records,
     deletions,
     epics,
     features,
     goals,
+    idea_categories,
     ideas,
     initiatives,
     pivot_reports,
     products,
+    record_links,
+    release_phases,
     releases,
+    requirements,
+    tasks,
     teams,
     users,
+    workflow_status_times,
+    workflows,
 )
 from dagster_aha.testing.kinds.base import Kind
 
@@ -35,6 +46,15 @@ REGISTRY: dict[str, Kind] = {
         users,
         teams,
         custom_object_records,
+        audits,
+        tasks,
+        comments,
+        requirements,
+        idea_endorsements,
+        idea_categories,
+        release_phases,
+        record_links,
+        workflow_status_times,
     )
 }
 SINGULAR_TO_PLURAL: dict[str, str] = {k.singular: k.name for k in REGISTRY.values()}
@@ -46,4 +66,5 @@ __all__ = [
     "custom_field_definitions",
     "deletions",
     "pivot_reports",
+    "workflows",
 ]

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 SEEDED_FIELDS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("Feature", "external_id", "External id", "TextField", ()),
     ("Feature", "priority", "Priority", "SelectConstant", ("P1", "P2", "P3")),
+    ("Feature", "expected_completion_date", "Expected completion date", "DateField", ()),
+    ("Feature", "revenue", "Revenue", "NumberField", ()),
+    ("Feature", "component", "Component", "SelectMultiple", ("web", "mobile", "api")),
+    ("Feature", "reviewers", "Reviewers", "UsersField", ()),
 )
 
 #: Aha! type of a custom table field, by the sandbox's value type.

@@ -74,12 +74,53 @@ def make_table_record(
         linked_records=[],
         created_by_user=user_ref(user),
     )
-    for fkey, fname, ftype in table_fields(state, key):
+    for fkey, _fname, _ftype in table_fields(state, key):
         if values and fkey in values:
-            cf = custom_field(fkey, values[fkey], created, type_=ftype)
-            cf["name"] = fname
-            r["custom_fields"].append(cf)
+            r["custom_fields"].append(table_field(state, key, fkey, values[fkey], created))
     return r
+
+
+def table_field(state: SandboxState, table: str, key: str, value: Any, ts: str) -> dict[str, Any]:
+    """A custom table record's field: typed by the table, with a string id (as in the
+    document's create example)."""
+    for fkey, fname, ftype in table_fields(state, table):
+        if fkey == key:
+            if not _fits(ftype, value):
+                raise SandboxError(
+                    422, f"Custom table field {key[:40]!r} does not take that value ({ftype})"
+                )
+            cf = custom_field(fkey, value, ts, type_=ftype)
+            cf.update(id=str(cf["id"]), name=fname)
+            return cf
+    raise SandboxError(422, f"Unknown field {key[:40]!r} of custom table {table[:40]!r}")
+
+
+def _fits(field_type: str, value: Any) -> bool:
+    """Whether a write's value suits a custom table field of ``field_type``."""
+    if value is None:
+        return True
+    if field_type == "number":
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, (int, float)):
+            return True
+        try:
+            float(str(value))
+        except ValueError:
+            return False
+        return isinstance(value, str)
+    if field_type == "array":
+        return isinstance(value, list) and all(isinstance(v, (str, int)) for v in value)
+    return isinstance(value, str)  # string, url, email, date and note fields take text
+
+
+def _write_fields(state: SandboxState, rec: dict[str, Any], value: Any, ts: str) -> None:
+    if not isinstance(value, dict):
+        raise SandboxError(400, "custom_fields must be an object keyed by the table's fields")
+    fields = {cf["key"]: cf for cf in rec.get("custom_fields") or []}
+    for key, val in value.items():
+        fields[str(key)] = table_field(state, rec["key"], str(key), val, ts)
+    rec["custom_fields"] = list(fields.values())
 
 
 def _create(
@@ -95,6 +136,9 @@ def _create(
 
 
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
+    if key == "custom_fields":
+        _write_fields(state, rec, value, ts)
+        return True
     if key != "custom_object_links":
         return False
     rec["custom_object_links"] = [

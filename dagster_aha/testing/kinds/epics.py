@@ -47,11 +47,10 @@ def make_epic(
     initiative: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     prod = state.require("products", rel["product_id"])
-    r = state.template("epic")
     eid = state.new_id()
     n, ref = state.next_reference(prod, "E")
     user = state.any_user()
-    r.update(
+    values = dict(
         id=eid,
         name=name or f"Epic {n}",
         reference_num=ref,
@@ -83,6 +82,8 @@ def make_epic(
         comments_count=0,
         custom_fields=[],
     )
+    r = state.template("epic", replaced=values)
+    r.update(values)
     set_tags(r, [])
     return r
 

@@ -45,6 +45,13 @@ FEATURE_STATUSES = (
     ("Will not implement", "#999999", True),
 )
 COMPONENTS = ("web", "mobile", "api")
+_SET_AFTER = (
+    "belongs_to_release_phase",
+    "tags",
+    "full_tags",
+    "integration_fields",
+    "custom_fields",
+)
 COMPACT_KEYS = ("id", "reference_num", "name", "created_at", "url", "resource", "product_id")
 
 
@@ -64,11 +71,10 @@ def make_feature(
     priority: str | None = None,
 ) -> dict[str, Any]:
     prod = state.require("products", rel["product_id"])
-    r = state.template("feature")
     fid = state.new_id()
     n, ref = state.next_reference(prod, "")
     user = user or state.any_user()
-    r.update(
+    values = dict(
         id=fid,
         name=name,
         reference_num=ref,
@@ -105,6 +111,9 @@ def make_feature(
         feature_only_remaining_estimate=None,
         feature_only_work_done=None,
     )
+    # every key the template's example fills with data is overwritten below
+    r = state.template("feature", replaced=(*values, *_SET_AFTER))
+    r.update(values)
     r["belongs_to_release_phase"] = None
     set_tags(r, tags or [])
     r["integration_fields"] = (

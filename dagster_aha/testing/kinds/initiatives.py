@@ -96,7 +96,13 @@ def _create(
     ts: str,
 ) -> dict[str, Any]:
     assert parent is not None  # the product of POST products/:id/initiatives
-    return make_initiative(state, parent, name, ts, ts)
+    rec = make_initiative(state, parent, name, ts, ts)
+    # as the create example shows: progress 0, assigned to its creator by default
+    rec.update(
+        progress=0,
+        assigned_to_user={"default_assignee": True, **user_ref(state.any_user())},
+    )
+    return rec
 
 
 KIND = Kind(

@@ -59,7 +59,8 @@ def _create(
     if pid and prod is None:
         raise SandboxError(422, "Product not found")
     rec = make_team(state, name, prod)
-    rec.update(capacity=0, hourly_rate=None)
+    # a new team, as the create examples show it: no capacity, rate or dates yet
+    rec.update(capacity=0, hourly_rate=None, start_date=None, end_date=None)
     return rec
 
 

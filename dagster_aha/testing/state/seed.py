@@ -9,15 +9,22 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from dagster_aha.testing.kinds.comments import seed_comments
 from dagster_aha.testing.kinds.custom_object_records import CUSTOMERS, make_table_record
 from dagster_aha.testing.kinds.epics import make_epic
 from dagster_aha.testing.kinds.features import FEATURE_STATUSES, make_feature
 from dagster_aha.testing.kinds.goals import make_goal
+from dagster_aha.testing.kinds.idea_categories import seed_idea_categories
+from dagster_aha.testing.kinds.idea_endorsements import seed_idea_endorsements
 from dagster_aha.testing.kinds.ideas import IDEA_STATUSES, make_idea
 from dagster_aha.testing.kinds.initiatives import make_initiative
 from dagster_aha.testing.kinds.pivot_reports import seed_reports
 from dagster_aha.testing.kinds.products import make_product
+from dagster_aha.testing.kinds.record_links import seed_record_links
+from dagster_aha.testing.kinds.release_phases import seed_release_phases
 from dagster_aha.testing.kinds.releases import make_release
+from dagster_aha.testing.kinds.requirements import seed_requirements
+from dagster_aha.testing.kinds.tasks import seed_tasks
 from dagster_aha.testing.kinds.teams import make_team
 from dagster_aha.testing.kinds.users import USER_NAMES, make_user
 from dagster_aha.testing.state.clock import BASE_MS, HOUR_MS, fmt_ts
@@ -170,4 +177,12 @@ def seed_state(state: SandboxState, n_products: int, n_releases: int, n_features
     for t in range(2):
         state.store("teams", make_team(state, f"Team {t + 1}", None, users[t % len(users)]))
     seed_reports(state)
+    # the kinds added later draw their ids after every earlier seeded record
+    seed_tasks(state)
+    seed_comments(state)
+    seed_requirements(state)
+    seed_idea_endorsements(state)
+    seed_idea_categories(state)
+    seed_release_phases(state)
+    seed_record_links(state)
     state.advance_clock(latest[0])

@@ -19,6 +19,7 @@ from dagster_aha.testing.kinds.shared import (
     time_frame,
     user_ref,
 )
+from dagster_aha.testing.kinds.workflow_status_times import status_changed
 
 if TYPE_CHECKING:
     from dagster_aha.testing.state.core import SandboxState
@@ -58,7 +59,9 @@ def apply_common(
         else:
             rec["description"] = body
     elif key == "workflow_status" and state.kind(kind).statuses:
-        rec["workflow_status"] = state.status(kind, status_name(value))
+        new_status = state.status(kind, status_name(value))
+        status_changed(state, kind, rec, new_status, ts)
+        rec["workflow_status"] = new_status
     elif key == "tags" and state.kind(kind).taggable:
         if isinstance(value, str):
             tags: list[Any] = value.split(",")

@@ -1,0 +1,296 @@
+"""One rate budget per Aha! account, shared exactly by every process and host that uses it.
+
+Aha! counts requests per account/IP. :class:`RateLimiter` alone knows only its own process;
+a *budget store* holds every participant's requests in one place, so that together they never
+exceed the limits:
+
+* ``"process"`` (the default): no store; the process-wide limiter plus header pacing.
+* ``"host"``: a SQLite file in the temp directory, shared by every process of this user on
+  this host (no service to run). ``"sqlite:///path/to/file.db"`` picks the file.
+* ``"postgresql+psycopg2://user:pw@host/db"`` (any SQLAlchemy PostgreSQL URL, the same kind of
+  URL as the write ledger's): one budget for a fleet (Dagster pods, several hosts).
+
+Why a small SQL log and not ``pyrate-limiter`` or ``limits``: both were evaluated.
+``limits`` has no SQLite or PostgreSQL storage. ``pyrate-limiter``'s buckets store one
+immutable timestamp per admitted item (its PostgreSQL bucket also needs psycopg 3 and
+psycopg_pool, while our URLs are psycopg2 SQLAlchemy URLs). The server counts a request only
+when it *admits* it, one round trip after the send, so an exact shared budget must hold a slot
+for a request still in flight and re-date it when the response arrives: neither library can.
+SQLAlchemy (already a Dagster dependency) gives both backends with one code path.
+
+The model (one table, one row per request, times in the *store's* clock: the host's wall clock
+for SQLite, ``clock_timestamp()`` of the PostgreSQL server for a fleet, so hosts with skewed
+clocks still agree):
+
+* A request in flight counts in every window (it may be admitted any moment), until its
+  response or, for a process that died, until ``hold_until``.
+* A request whose response arrived at ``done`` was admitted before ``done``: it leaves a
+  window of length ``span`` at ``done + span`` at the latest. A sender whose requests take at
+  least ``lead`` seconds to reach admission may send once ``done + span - lead`` has passed
+  (its request arrives after the old one left the server's window). ``lead`` is the sender's
+  shortest recent round trip minus a margin for the server's post-admission time.
+* A rejected request (429) is deleted: the server did not count it.
+
+Acquiring runs in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
+transaction lock per account on PostgreSQL): count, then insert. Admission order across
+processes is not FIFO; within a process, :class:`RateLimiter` admits its threads FIFO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["BudgetStore", "budget_store_for", "describe_store", "host_store_path"]
+
+#: Shortest poll (seconds) while every slot is held by requests in flight (no known exit).
+MIN_POLL = 0.005
+
+
+def host_store_path() -> str:
+    """The SQLite file of ``budget_store="host"`` (per user, in the temp directory)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"dagster-aha-budget-{uid}.sqlite3")
+
+
+def _normalise(setting: str) -> str | None:
+    """The SQLAlchemy URL of a ``budget_store`` setting, or ``None`` for ``"process"``."""
+    s = (setting or "process").strip()
+    if s in ("", "process", "memory", "none"):
+        return None
+    if s == "host":
+        return "sqlite:///" + host_store_path()
+    low = s.lower()
+    if low.startswith("sqlite:") or low.startswith("postgresql"):
+        return s
+    if low.startswith("postgres://"):
+        return "postgresql" + s[len("postgres") :]
+    raise ValueError(
+        "budget_store must be 'process', 'host', a sqlite:/// URL or a PostgreSQL "
+        "SQLAlchemy URL (postgresql+psycopg2://...)"
+    )
+
+
+def describe_store(setting: str | None) -> str:
+    """``setting`` with any password removed (for reprs and logs)."""
+    url = _normalise(setting or "process")
+    if url is None:
+        return "process"
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class BudgetStore:
+    """Request slots of every participant of an account, in a SQL database (see module doc)."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+        from sqlalchemy import event
+
+        self.url = url
+        self._sa = sa
+        self.dialect = "sqlite" if url.lower().startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path and path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30.0})
+
+            @event.listens_for(engine, "connect")
+            def _connect(dbapi_conn: Any, _rec: Any) -> None:
+                dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time: exact counts
+
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+        self._engine = engine
+        md = sa.MetaData()
+        self._slots = sa.Table(
+            "aha_rate_slots",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("account", sa.String(64), nullable=False, index=True),
+            sa.Column("sent_at", sa.Float, nullable=False),
+            sa.Column("done_at", sa.Float, nullable=True),
+            sa.Column("hold_until", sa.Float, nullable=False),
+        )
+        self._pages = sa.Table(
+            "aha_page_counts",
+            md,
+            sa.Column("account", sa.String(64), primary_key=True),
+            sa.Column("read_key", sa.String(64), primary_key=True),
+            sa.Column("pages", sa.Integer, nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False),
+        )
+        with engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # concurrent first use by several processes: one creates the tables
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(735031)"))
+            md.create_all(conn, checkfirst=True)
+
+    def __repr__(self) -> str:
+        return f"BudgetStore({describe_store(self.url)!r})"
+
+    # -- time and locking --------------------------------------------------------------------
+    def _now_and_lock(self, conn: Any, account: str) -> float:
+        sa = self._sa
+        if self.dialect == "postgresql":
+            key = zlib.crc32(account.encode()) - 2**31
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            return float(
+                conn.execute(sa.text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one()
+            )
+        return time.time()  # BEGIN IMMEDIATE holds the database's write lock already
+
+    @staticmethod
+    def account_key(base_url: str) -> str:
+        """A fixed-width key for an account (its base URL; never the API key)."""
+        return hashlib.sha256(base_url.encode()).hexdigest()[:32]
+
+    # -- slots -------------------------------------------------------------------------------
+    def try_acquire(
+        self, account: str, windows: Sequence[tuple[float, int]], lead: float, hold: float
+    ) -> tuple[int | None, float]:
+        """Take one slot in every window: ``(slot id, 0.0)``, or ``(None, seconds to wait)``.
+
+        ``windows`` are ``(span, limit)``; ``lead`` (>= 0) is the caller's shortest delay from
+        send to admission; an in-flight slot is held at most ``hold`` seconds.
+        """
+        sa, t = self._sa, self._slots
+        longest = max(span for span, _ in windows)
+        lead = max(0.0, min(lead, min(span for span, _ in windows)))
+        with self._engine.begin() as conn:
+            now = self._now_and_lock(conn, account)
+            conn.execute(
+                t.delete().where(
+                    t.c.account == account,
+                    sa.or_(
+                        sa.and_(t.c.done_at.is_not(None), t.c.done_at <= now - longest),
+                        sa.and_(t.c.done_at.is_(None), t.c.hold_until <= now),
+                    ),
+                )
+            )
+            in_flight = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t)
+                .where(t.c.account == account, t.c.done_at.is_(None))
+            ).scalar_one()
+            dones = [
+                float(d)
+                for d in conn.execute(
+                    sa.select(t.c.done_at)
+                    .where(
+                        t.c.account == account,
+                        t.c.done_at.is_not(None),
+                        t.c.done_at > now - longest + lead,
+                    )
+                    .order_by(t.c.done_at)
+                ).scalars()
+            ]
+            wait = 0.0
+            for span, limit in windows:
+                inside = [d for d in dones if d > now - span + lead]
+                excess = in_flight + len(inside) - limit + 1
+                if excess <= 0:
+                    continue
+                if excess > len(inside):
+                    # requests in flight alone fill the window: their exits are unknown
+                    wait = max(wait, max(MIN_POLL, 0.02 * span))
+                else:
+                    wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
+            if wait > 0:
+                return None, wait
+            slot = conn.execute(
+                t.insert()
+                .values(account=account, sent_at=now, done_at=None, hold_until=now + hold)
+                .returning(t.c.id)
+            ).scalar_one()
+            return int(slot), 0.0
+
+    def finish(self, account: str, slot: int, *, rejected: bool) -> None:
+        """The request of ``slot`` is over: rejected (429, not counted) or answered/failed."""
+        sa, t = self._sa, self._slots
+        with self._engine.begin() as conn:
+            now = self._now_and_lock(conn, account)
+            where = sa.and_(t.c.id == slot, t.c.account == account)
+            if rejected:
+                conn.execute(t.delete().where(where))
+            else:
+                conn.execute(t.update().where(where, t.c.done_at.is_(None)).values(done_at=now))
+
+    def in_window(self, account: str, span: float) -> int:
+        """Slots counted in a window of ``span`` now (in flight included); diagnostics."""
+        sa, t = self._sa, self._slots
+        with self._engine.begin() as conn:
+            now = self._now_and_lock(conn, account)
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t)
+                    .where(
+                        t.c.account == account,
+                        sa.or_(t.c.done_at.is_(None), t.c.done_at > now - span),
+                    )
+                ).scalar_one()
+            )
+
+    # -- page counts of previous reads (speculative prefetch) --------------------------------
+    def page_count(self, account: str, read_key: str) -> int | None:
+        t = self._pages
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                self._sa.select(t.c.pages).where(t.c.account == account, t.c.read_key == read_key)
+            ).first()
+            if self.dialect == "sqlite":
+                conn.rollback()
+        return None if row is None else int(row[0])
+
+    def set_page_count(self, account: str, read_key: str, pages: int) -> None:
+        t = self._pages
+        with self._engine.begin() as conn:
+            now = self._now_and_lock(conn, account)
+            done = conn.execute(
+                t.update()
+                .where(t.c.account == account, t.c.read_key == read_key)
+                .values(pages=int(pages), updated_at=now)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    t.insert().values(
+                        account=account, read_key=read_key, pages=int(pages), updated_at=now
+                    )
+                )
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+_STORES: dict[str, BudgetStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def budget_store_for(setting: str | None) -> BudgetStore | None:
+    """The process's store for a ``budget_store`` setting (``None`` for ``"process"``)."""
+    url = _normalise(setting or "process")
+    if url is None:
+        return None
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = BudgetStore(url)
+            _STORES[url] = store
+        return store

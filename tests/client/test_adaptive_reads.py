@@ -1,0 +1,154 @@
+"""Little's law in-flight target, speculative next pages, and the wait after a 429."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from dagster_aha.client.concurrency import InFlightTarget
+from dagster_aha.client.prefetch import speculative_last_page
+from dagster_aha.testing import AhaSandbox, Fault
+
+
+def test_in_flight_target_follows_rate_times_round_trip() -> None:
+    t = InFlightTarget(20.0, 64, window_budget=20)
+    assert t.target(None) == 22  # unknown round trip: one window's budget (+2)
+    assert t.target(0.1) == 22  # a window's burst of 20 must be ready, though 20 x 0.1 = 2
+    assert t.target(0.3) == 22
+    assert t.target(1.0) == 27  # ceil(20 x 1.0 x 1.25) + 2
+    assert t.target(2.0) == 52
+    assert t.target(5.0) == 64  # capped by max_concurrency
+    assert InFlightTarget(20.0, 4).target(1.0) == 4
+    assert InFlightTarget(20.0, 1).target(0.001) == 1
+    assert InFlightTarget(200.0, 64, window_budget=20).target(0.1) == 27  # 10x compressed
+
+
+def test_speculative_last_page_is_bounded_by_the_hint_and_the_budget() -> None:
+    assert speculative_last_page(None, 20) == 1
+    assert speculative_last_page(1, 20) == 1
+    assert speculative_last_page(6, 20) == 6
+    assert speculative_last_page(300, 20) == 20
+    assert speculative_last_page(300, 1) == 1
+
+
+def _page_calls(aha: AhaSandbox) -> list[int]:
+    return [int(r.query["page"]) for r in aha.requests if r.path == "features"]
+
+
+@pytest.mark.parametrize("change", ["shrunk", "grown", "same"])
+def test_second_read_speculates_and_is_exact(change: str) -> None:
+    with AhaSandbox(
+        products=1, releases_per_product=1, features_per_release=30, enforce_rate_limits=False
+    ) as aha:
+        client = aha.client()
+        first = [r["id"] for r in client.iter_records("features", per_page=5)]
+        assert len(first) == 30 and sorted(_page_calls(aha)) == [1, 2, 3, 4, 5, 6]
+        ids = [str(r["id"]) for r in aha.state.snapshot("features")]
+        if change == "shrunk":  # 30 -> 8 records: 2 pages
+            for rid in ids[8:]:
+                aha.state.delete_record("features", rid)
+        elif change == "grown":
+            with aha.client() as writer:
+                release = aha.state.records("releases")[0]
+                for i in range(7):
+                    writer.request(
+                        "POST",
+                        f"releases/{release['id']}/features",
+                        json={"feature": {"name": f"new {i}"}},
+                    )
+        aha.clear_requests()
+        truth = {str(r["id"]) for r in aha.state.snapshot("features")}
+        second = [str(r["id"]) for r in client.iter_records("features", per_page=5)]
+        assert len(second) == len(set(second)) == len(truth)
+        assert set(second) == truth
+        pages = sorted(_page_calls(aha))
+        if change == "shrunk":  # pages 3..6 started before page 1 said 2: at most 4 wasted
+            assert pages[:2] == [1, 2] and len(pages) == len(set(pages)) and pages[-1] <= 6
+        elif change == "grown":  # 37 records: the 7th and 8th pages after page 1's answer
+            assert pages == [1, 2, 3, 4, 5, 6, 7, 8]
+        else:
+            assert pages == [1, 2, 3, 4, 5, 6]
+
+
+def test_speculative_pages_go_out_before_page_one_answers(threaded_server: HTTPServer) -> None:
+    """Page 1 is held until page 2 arrives (or 2 s pass): only speculation lets it arrive."""
+    page2 = threading.Event()
+    held: list[bool] = []
+
+    def handler(req: Request) -> Response:
+        page = int(req.args.get("page", "1"))
+        if page == 1:
+            held.append(page2.wait(2.0))
+        else:
+            page2.set()
+        body: dict[str, Any] = {
+            "features": [{"id": f"{page}-{i}"} for i in range(2)],
+            "pagination": {"total_records": 6, "total_pages": 3, "current_page": page},
+        }
+        return Response(__import__("json").dumps(body), content_type="application/json")
+
+    threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
+    from dagster_aha.client import AhaClient
+
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"),
+        api_key="k",
+        requests_per_second=1000,
+        requests_per_minute=100_000,
+    )
+    with client:
+        assert len(list(client.iter_records("features", per_page=2))) == 6
+        assert held == [False]  # the first read cannot know page 2 exists
+        held.clear()
+        page2.clear()
+        assert len(list(client.iter_records("features", per_page=2))) == 6
+        assert held == [True]
+
+
+def test_a_lone_client_waits_for_the_servers_reset_without_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dagster_aha.client.client as client_mod
+
+    monkeypatch.setattr(client_mod.random, "uniform", lambda a, b: b)  # jitter would be maximal
+    with AhaSandbox(
+        products=1, releases_per_product=1, features_per_release=2, enforce_rate_limits=False
+    ) as aha:
+        aha.set_faults([Fault("429", path="features", times=1)])
+        client = aha.client(backoff_base=5.0, backoff_max=30.0)
+        waits: list[float] = []
+        real = client.rate_limiter.block_until
+        monkeypatch.setattr(
+            client.rate_limiter, "block_until", lambda s: (waits.append(s), real(s))[1]
+        )
+        assert len(list(client.iter_records("features"))) == 2
+    # the injected 429's reset is one second away, rounded up to a whole epoch second: alone,
+    # that is the whole wait (with jitter it would have been at least backoff_base = 5 s more)
+    assert len(waits) == 1 and waits[0] <= 2.01
+
+
+def test_lead_needs_enough_round_trips_and_widens_after_a_429() -> None:
+    """The assumed send-to-admission delay: 0 with few samples, then the shortest round trip
+    minus a margin, and a wider margin after a 429 (deterministic fake clock)."""
+    import random
+
+    from dagster_aha.client import RateLimiter
+
+    now = [1000.0]
+    lim = RateLimiter(
+        1000, 100_000, clock=lambda: now[0], sleep=lambda s: None, rng=random.Random(0)
+    )
+    for i in range(10):
+        lim.acquire()
+        now[0] += 1.0  # every round trip is exactly 1 s
+        lim.update_from_headers({}, latency=1.0)
+        expected = 0.0 if i + 1 < RateLimiter.LEAD_SAMPLES else 1.0 - RateLimiter.ADMISSION_MARGIN
+        assert lim.lead == pytest.approx(expected)
+    lim.block_until(0.0)
+    assert lim.lead == pytest.approx(1.0 - 2 * RateLimiter.ADMISSION_MARGIN)
+    now[0] += 61.0  # a minute-window later the margin is back to normal
+    assert lim.lead == pytest.approx(1.0 - RateLimiter.ADMISSION_MARGIN)

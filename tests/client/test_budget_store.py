@@ -1,0 +1,115 @@
+"""One rate budget shared by real processes: the SQLite host store and the PostgreSQL store.
+
+Judged by the enforcing sandbox (it rejects any request beyond its window's limit with a 429,
+so 0 429s means that no window ever held more than the limit), never by wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dagster_aha.client.budget_store import BudgetStore, budget_store_for, describe_store
+from dagster_aha.testing import AhaSandbox
+
+READER = Path(__file__).with_name("budget_reader.py")
+PROCESSES, RPS, FEATURES = 3, 6, 30  # 3 x 6 pages of 5 records; 18 requests at 6 per second
+
+
+def _run_readers(aha: AhaSandbox, store: str) -> list[dict[str, int]]:
+    products = [str(p["reference_prefix"]) for p in aha.state.records("products")]
+    assert len(products) == PROCESSES
+    start_at = time.time() + 60.0  # a deadline only: they start when all have imported
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", os.getcwd())}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(READER), aha.url, aha.api_key, p, store, str(RPS), str(start_at)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for p in products
+    ]
+    for proc in procs:  # every process has imported: start them all at once
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    return outs
+
+
+def _sandbox() -> AhaSandbox:
+    return AhaSandbox(
+        products=PROCESSES,
+        releases_per_product=1,
+        features_per_release=FEATURES,
+        latency=0.05,
+        latency_jitter=0.05,
+        requests_per_second=RPS,
+        requests_per_minute=100_000,
+    )
+
+
+def _check(aha: AhaSandbox, outs: list[dict[str, int]]) -> None:
+    assert [o["records"] for o in outs] == [FEATURES] * PROCESSES
+    assert [o["unique"] for o in outs] == [FEATURES] * PROCESSES
+    # every window of the server held at most its limit: it rejected nothing
+    assert aha.stats.rate_limited == 0
+    assert sum(o["client_429"] for o in outs) == 0
+    assert aha.stats.total == PROCESSES * FEATURES // 5  # and no request was wasted
+
+
+def test_host_store_shares_one_budget_between_processes(tmp_path: Path) -> None:
+    with _sandbox() as aha:
+        outs = _run_readers(aha, f"sqlite:///{tmp_path / 'budget.sqlite3'}")
+        _check(aha, outs)
+
+
+def test_postgres_store_shares_one_budget_between_processes(postgres_url: str) -> None:
+    with _sandbox() as aha:
+        outs = _run_readers(aha, postgres_url)
+        _check(aha, outs)
+
+
+def test_store_counts_requests_in_flight_and_frees_rejected_ones(tmp_path: Path) -> None:
+    store = BudgetStore(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    windows = [(1.0, 2), (60.0, 100)]
+    a, wait_a = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    b, _ = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert a is not None and b is not None and wait_a == 0.0
+    c, wait_c = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert c is None and wait_c > 0  # two in flight fill the window
+    assert store.try_acquire("other", windows, lead=0.0, hold=30.0)[0] is not None
+    store.finish("acct", a, rejected=True)  # the server did not count it
+    c, _ = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert c is not None
+    store.finish("acct", b, rejected=False)  # answered: holds its slot one window longer
+    d, wait_d = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert d is None and 0 < wait_d <= 1.0 + 1e-3
+    assert store.in_window("acct", 1.0) == 2
+    store.set_page_count("acct", "k", 7)
+    store.set_page_count("acct", "k", 8)
+    assert store.page_count("acct", "k") == 8 and store.page_count("acct", "x") is None
+    store.close()
+
+
+def test_budget_store_setting() -> None:
+    assert budget_store_for("process") is None and budget_store_for(None) is None
+    assert describe_store("postgresql+psycopg2://u:secret@h/db") == (
+        "postgresql+psycopg2://u:***@h/db"
+    )
+    with pytest.raises(ValueError, match="budget_store"):
+        budget_store_for("redis://localhost")
