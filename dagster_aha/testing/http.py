@@ -1,0 +1,213 @@
+"""The sandbox's HTTP vocabulary: responses, the route table, and the list/detail/write
+handlers most kinds share. Each kind module (``kinds/<kind>.py``) registers its routes here."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from dagster_aha.testing.errors import SandboxError
+
+if TYPE_CHECKING:
+    from dagster_aha.testing.server import AhaSandbox
+
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 200
+
+
+class Response:
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8"
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers: dict[str, str] = {}
+
+
+def json_response(status: int, payload: Any) -> Response:
+    return Response(status, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response(status, {"error": message})
+
+
+def no_content() -> Response:
+    return Response(204, b"", "")
+
+
+#: ``handler(sandbox, path_params, query, body) -> Response``
+Handler = Callable[["AhaSandbox", dict[str, str], dict[str, str], Any], Response]
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``method`` on ``pattern`` (below ``/api/v1/``; ``:name``
+    segments become path parameters). Routes are tried in registration order."""
+    regex = re.compile(re.sub(r":(\w+)", r"(?P<\1>[^/]+)", pattern))
+
+    def deco(fn: Handler) -> Handler:
+        ROUTES.append((method, regex, fn))
+        return fn
+
+    return deco
+
+
+def dispatch(sb: AhaSandbox, method: str, path: str, params: dict[str, str], body: Any) -> Response:
+    path_matched = False
+    for r_method, regex, fn in ROUTES:
+        mt = regex.fullmatch(path)
+        if mt is None:
+            continue
+        path_matched = True
+        if r_method == method:
+            return fn(sb, mt.groupdict(), params, body)
+    if path_matched:
+        return error_response(405, "Method not allowed")
+    return error_response(404, "Not found")
+
+
+# ---------------------------------------------------------------------------- query params
+def int_param(params: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(params.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def fields_param(params: dict[str, str]) -> list[str] | None:
+    raw = params.get("fields")
+    if not raw:
+        return None
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def shape(rec: dict[str, Any], fields: list[str] | None, compact: Iterable[str] | None) -> Any:
+    """``rec`` as a response shows it: ``fields=`` keys, the compact keys, or all."""
+    if fields is None:
+        return rec if compact is None else {k: rec[k] for k in compact if k in rec}
+    if "*" in fields:
+        return rec
+    return {k: rec[k] for k in fields if k in rec}
+
+
+# ---------------------------------------------------------------------------- bodies
+def list_response(
+    sb: AhaSandbox, kind: str, recs: list[dict[str, Any]], params: dict[str, str]
+) -> Response:
+    """One page of ``recs`` (``page``, ``per_page``, ``fields=``) with its pagination."""
+    per_page = max(1, min(int_param(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE))
+    page = max(1, int_param(params, "page", 1))
+    total = len(recs)
+    chunk = recs[(page - 1) * per_page : page * per_page]
+    fields = fields_param(params)
+    compact = sb.state.kind(kind).compact_keys
+    return json_response(
+        200,
+        {
+            kind: [shape(r, fields, compact) for r in chunk],
+            "pagination": {
+                "total_records": total,
+                "total_pages": math.ceil(total / per_page),
+                "current_page": page,
+            },
+        },
+    )
+
+
+def detail_response(
+    sb: AhaSandbox, kind: str, rec: dict[str, Any], params: dict[str, str]
+) -> Response:
+    return json_response(
+        200, {sb.state.kind(kind).singular: shape(rec, fields_param(params), None)}
+    )
+
+
+def unwrap(body: Any, key: str) -> dict[str, Any]:
+    """The record of a write body ``{key: {...}}`` (400 otherwise)."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise SandboxError(
+            400, f"Request body must wrap the record under the {key!r} key: {{{key!r}: {{...}}}}"
+        )
+    return body[key]
+
+
+# ---------------------------------------------------------------------------- shared routes
+def list_route(
+    kind: str, path: str, parent_kind: str | None = None, attr: str | None = None
+) -> None:
+    """``GET path``: the records of ``kind``, within the parent named by ``:pid`` (matched on
+    ``attr``: ``product_id`` or an embedded ``{id}`` reference) when ``parent_kind`` is set."""
+
+    def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+        where = None
+        if parent_kind is not None and attr is not None:
+            parent = sb.state.require(parent_kind, m["pid"])
+            pid = parent["id"]
+            if attr == "product_id":
+                where = lambda r: r.get("product_id") == pid  # noqa: E731
+            else:
+                where = lambda r: isinstance(r.get(attr), dict) and r[attr]["id"] == pid  # noqa: E731
+        return list_response(sb, kind, sb.state.select(kind, where=where, params=params), params)
+
+    route("GET", path)(handler)
+
+
+def detail_route(kind: str, path: str) -> None:
+    """``GET path``: one record of ``kind`` by ``:id`` (numeric id or reference)."""
+
+    def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+        return detail_response(sb, kind, sb.state.require(kind, m["id"]), params)
+
+    route("GET", path)(handler)
+
+
+def _check_product(
+    sb: AhaSandbox, rec: dict[str, Any], m: dict[str, str], product_scoped: bool
+) -> None:
+    if product_scoped and rec.get("product_id") != sb.state.require("products", m["pid"])["id"]:
+        raise SandboxError(404, "Record not found")
+
+
+def update_route(kind: str, path: str, product_scoped: bool = False) -> None:
+    """``PUT path``: a partial update of ``:id`` (within product ``:pid`` if scoped)."""
+
+    def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+        changes = unwrap(body, sb.state.kind(kind).singular)
+        with sb.state.lock:
+            rec = sb.state.require(kind, m["id"])
+            _check_product(sb, rec, m, product_scoped)
+            new = sb.state.update(kind, rec["id"], changes)
+        return detail_response(sb, kind, new, params)
+
+    route("PUT", path)(handler)
+
+
+def delete_route(kind: str, path: str, product_scoped: bool = False) -> None:
+    """``DELETE path``: delete ``:id`` (within product ``:pid`` if scoped); 204."""
+
+    def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+        with sb.state.lock:
+            rec = sb.state.require(kind, m["id"])
+            _check_product(sb, rec, m, product_scoped)
+            sb.state.delete(kind, rec["id"])
+        return no_content()
+
+    route("DELETE", path)(handler)
+
+
+def create_route(kind: str, path: str, parent_kind: str | None = None) -> None:
+    """``POST path``: create a ``kind`` record, in the parent ``:pid`` when ``parent_kind``."""
+
+    def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+        data = unwrap(body, sb.state.kind(kind).singular)
+        parent = sb.state.require(parent_kind, m["pid"]) if parent_kind else None
+        return detail_response(sb, kind, sb.state.create(kind, data, parent=parent), params)
+
+    route("POST", path)(handler)

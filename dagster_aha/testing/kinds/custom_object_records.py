@@ -1,0 +1,123 @@
+"""Custom table (custom object) records: ``GET|POST products/:id/custom_objects/:key/records``,
+``GET|PUT|DELETE custom_object_records/:id``; writes of ``custom_object_links``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dagster_aha.testing.errors import SandboxError
+from dagster_aha.testing.http import (
+    Response,
+    delete_route,
+    detail_response,
+    detail_route,
+    list_response,
+    route,
+    unwrap,
+    update_route,
+)
+from dagster_aha.testing.kinds.base import Kind
+from dagster_aha.testing.kinds.shared import custom_field
+
+if TYPE_CHECKING:
+    from dagster_aha.testing.server import AhaSandbox
+    from dagster_aha.testing.state.core import SandboxState
+
+#: the account's custom tables: key -> [(field key, field name, field type)]
+TABLES = {"customers": [("name", "Name", "string"), ("website", "Website", "url")]}
+CUSTOMERS = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries"]
+
+
+def make_table_record(
+    state: SandboxState,
+    prod: dict[str, Any],
+    key: str,
+    created: str,
+    updated: str,
+    *,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    r = state.template("custom_object_record")
+    user = state.any_user()
+    r.update(
+        id=state.new_id(),
+        product_id=prod["id"],
+        key=key,
+        created_at=created,
+        updated_at=updated,
+        custom_fields=[],
+        custom_object_links=[],
+        linked_records=[],
+        created_by_user={"id": user["id"], "name": user["name"], "email": user["email"]},
+    )
+    for fkey, fname, ftype in TABLES.get(key, []):
+        if values and fkey in values:
+            cf = custom_field(fkey, values[fkey], created, type_=ftype)
+            cf["name"] = fname
+            r["custom_fields"].append(cf)
+    return r
+
+
+def _create(
+    state: SandboxState,
+    name: str,
+    body: dict[str, Any],
+    parent: dict[str, Any] | None,
+    table_key: str | None,
+    ts: str,
+) -> dict[str, Any]:
+    assert parent is not None and table_key is not None
+    return make_table_record(state, parent, table_key, ts, ts)
+
+
+def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
+    if key != "custom_object_links":
+        return False
+    if not isinstance(value, dict):
+        raise SandboxError(400, "custom_object_links must be an object")
+    rec["custom_object_links"] = [
+        {
+            "key": k,
+            "record_type": "CustomObjectRecord",
+            "record_ids": [int(x) for x in (v or [])],
+        }
+        for k, v in value.items()
+    ]
+    return True
+
+
+KIND = Kind(
+    name="custom_object_records", singular="custom_object_record", create=_create, write=_write
+)
+
+
+def _table(sb: AhaSandbox, m: dict[str, str]) -> tuple[dict[str, Any], str]:
+    prod = sb.state.require("products", m["pid"])
+    if m["key"] not in TABLES:
+        raise SandboxError(404, "Custom table not found")
+    return prod, m["key"]
+
+
+detail_route("custom_object_records", "custom_object_records/:id")
+update_route("custom_object_records", "custom_object_records/:id")
+delete_route("custom_object_records", "custom_object_records/:id")
+
+
+@route("GET", "products/:pid/custom_objects/:key/records")
+def _list(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+    prod, key = _table(sb, m)
+    pid = prod["id"]
+    recs = sb.state.select(
+        "custom_object_records",
+        where=lambda r: r["product_id"] == pid and r["key"] == key,
+        params=params,
+    )
+    return list_response(sb, "custom_object_records", recs, params)
+
+
+@route("POST", "products/:pid/custom_objects/:key/records")
+def _create_route(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
+    data = unwrap(body, "custom_object_record")
+    prod, key = _table(sb, m)
+    rec = sb.state.create("custom_object_records", data, parent=prod, table_key=key)
+    return detail_response(sb, "custom_object_records", rec, params)

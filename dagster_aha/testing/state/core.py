@@ -1,0 +1,313 @@
+"""The store of one sandbox account: records by kind, ids, references, the clock, snapshots.
+
+Nothing here knows a particular kind: what a kind's records look like, how they are created,
+written and filtered is in ``dagster_aha/testing/kinds/<kind>.py``. Stored records are never
+mutated in place (copy-on-write), so request threads can serialize a snapshot without holding
+the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from dagster_aha.testing.errors import SandboxError
+from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
+from dagster_aha.testing.kinds.base import Kind
+from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
+from dagster_aha.testing.kinds.users import build_me
+from dagster_aha.testing.state import filters, writes
+from dagster_aha.testing.state.clock import fmt_ts
+from dagster_aha.testing.state.seed import seed_state
+
+SNAPSHOT_FORMAT = "dagster-aha-sandbox/1"
+_TEMPLATES_TEXT: str | None = None
+
+
+def _templates() -> dict[str, Any]:
+    """Aha!'s own OpenAPI response examples, one per record type (``templates.json``)."""
+    global _TEMPLATES_TEXT
+    if _TEMPLATES_TEXT is None:
+        _TEMPLATES_TEXT = (
+            resources.files("dagster_aha.testing").joinpath("templates.json").read_text("utf-8")
+        )
+    return json.loads(_TEMPLATES_TEXT)
+
+
+def copy_json(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
+
+
+class SandboxState:
+    """All records of one sandbox account. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        products: int = 2,
+        releases_per_product: int = 3,
+        features_per_release: int = 40,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.seed = seed
+        self._tpl_json = {k: json.dumps(v) for k, v in _templates().items()}
+        self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
+        self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
+        self._counter = 0
+        self._ref_counters: dict[str, int] = {}
+        self._last_ms = 0
+        self.statuses: dict[str, list[dict[str, Any]]] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.me_id = ""
+        if data is not None:
+            self._restore(data)
+        else:
+            seed_state(self, products, releases_per_product, features_per_release)
+
+    # ------------------------------------------------------------------ kinds
+    @staticmethod
+    def kind(name: str) -> Kind:
+        """The :class:`Kind` of a plural or singular name (KeyError if unknown)."""
+        return REGISTRY[SINGULAR_TO_PLURAL.get(name, name)]
+
+    # ------------------------------------------------------------------ ids, clocks, refs
+    def new_id(self) -> str:
+        with self.lock:
+            self._counter += 1
+            h = hashlib.sha256(f"aha-sandbox:{self.seed}:{self._counter}".encode()).digest()
+            return str(int.from_bytes(h[:8], "big") % (9 * 10**18) + 10**18)
+
+    def next_ref(self, key: str) -> int:
+        with self.lock:
+            n = self._ref_counters.get(key, 0) + 1
+            self._ref_counters[key] = n
+            return n
+
+    def next_reference(self, prod: dict[str, Any], letter: str) -> tuple[int, str]:
+        """The next number and reference of a product's records of one kind: ``PRJ1-E-3``
+        for ``letter="E"``; features have no letter (``PRJ1-12``)."""
+        key = f"{prod['reference_prefix']}-{letter}" if letter else prod["reference_prefix"]
+        n = self.next_ref(key)
+        return n, f"{key}-{n}"
+
+    def reserve_references(self, prefix: str) -> None:
+        """Start the reference counter of a new product prefix (``PRJ3``)."""
+        self._ref_counters.setdefault(prefix, 0)
+
+    def now(self) -> str:
+        """A strictly increasing wall-clock timestamp (for ``updated_at`` bumps)."""
+        with self.lock:
+            ms = max(int(time.time() * 1000), self._last_ms + 1)
+            self._last_ms = ms
+            return fmt_ts(ms)
+
+    def status(self, kind: str, name: str) -> dict[str, Any]:
+        """A copy of ``kind``'s workflow status named (or with the id) ``name`` (else 422)."""
+        for s in self.statuses[kind]:
+            if s["name"].lower() == name.lower() or s["id"] == name:
+                return dict(s)
+        raise SandboxError(422, f"Workflow status {name[:60]!r} is not valid for {kind}")
+
+    def template(self, name: str) -> dict[str, Any]:
+        """A fresh copy of the OpenAPI example record ``name`` (``"feature"``)."""
+        return json.loads(self._tpl_json[name])
+
+    def any_user(self) -> dict[str, Any]:
+        """The account's own user (``GET me``), the default owner/creator of new records."""
+        return self._records["users"][self.me_id]
+
+    # ------------------------------------------------------------------ storage
+    def store(self, kind: str, rec: dict[str, Any]) -> None:
+        self._records[kind][rec["id"]] = rec
+        ref = rec.get(REGISTRY[kind].ref_key)
+        if isinstance(ref, str):
+            self._refs[kind][ref.upper()] = rec["id"]
+
+    def _remove(self, kind: str, rec_id: str) -> None:
+        rec = self._records[kind].pop(rec_id)
+        ref = rec.get(REGISTRY[kind].ref_key)
+        if isinstance(ref, str):
+            self._refs[kind].pop(ref.upper(), None)
+
+    def find(self, kind: str, id_or_ref: str) -> dict[str, Any] | None:
+        """The stored record (do not mutate it) by numeric id or reference key."""
+        kind = SINGULAR_TO_PLURAL.get(kind, kind)
+        recs = self._records[kind]
+        rec = recs.get(id_or_ref)
+        if rec is None:
+            rid = self._refs[kind].get(id_or_ref.upper())
+            rec = recs.get(rid) if rid else None
+        return rec
+
+    def require(self, kind: str, id_or_ref: str) -> dict[str, Any]:
+        rec = self.find(kind, id_or_ref)
+        if rec is None:
+            raise SandboxError(404, "Record not found")
+        return rec
+
+    def snapshot(self, kind: str) -> list[dict[str, Any]]:
+        """The stored records of a kind, in creation order (shared objects: do not mutate)."""
+        kind = SINGULAR_TO_PLURAL.get(kind, kind)
+        with self.lock:
+            return list(self._records[kind].values())
+
+    def records_by_id(self, kind: str) -> dict[str, dict[str, Any]]:
+        """id -> stored record of a kind, in creation order (shared objects: do not mutate)."""
+        with self.lock:
+            return dict(self._records[SINGULAR_TO_PLURAL.get(kind, kind)])
+
+    # public, copying helpers for tests
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """Copies of every record of ``kind`` (plural or singular name), in creation order."""
+        return copy_json(self.snapshot(kind))
+
+    def custom_field_counts(self, kind: str, key: str) -> Counter[str]:
+        """How many records of ``kind`` hold each value of custom field ``key``: a count above
+        1 is a duplicate (e.g. two features created for one upstream ``external_id``)."""
+        out: Counter[str] = Counter()
+        for rec in self.snapshot(kind):
+            for cf in rec.get("custom_fields") or []:
+                if cf.get("key") == key and cf.get("value") is not None:
+                    out[str(cf["value"])] += 1
+        return out
+
+    def get(self, kind: str, id_or_ref: str) -> dict[str, Any] | None:
+        """A copy of one record, or None."""
+        with self.lock:
+            rec = self.find(kind, id_or_ref)
+            return copy_json(rec) if rec is not None else None
+
+    def count(self, kind: str) -> int:
+        kind = SINGULAR_TO_PLURAL.get(kind, kind)
+        with self.lock:
+            return len(self._records[kind])
+
+    def me(self) -> dict[str, Any]:
+        """The ``user`` object of ``GET me``."""
+        return build_me(self)
+
+    # ------------------------------------------------------------------ snapshot
+    def to_data(self) -> dict[str, Any]:
+        with self.lock:
+            return copy_json(
+                {
+                    "format": SNAPSHOT_FORMAT,
+                    "seed": self.seed,
+                    "counter": self._counter,
+                    "ref_counters": self._ref_counters,
+                    "last_ms": self._last_ms,
+                    "me_id": self.me_id,
+                    "statuses": self.statuses,
+                    "reports": self.reports,
+                    "records": {k: list(v.values()) for k, v in self._records.items()},
+                }
+            )
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError("not a dagster-aha sandbox snapshot (missing format marker)")
+        self.seed = int(data["seed"])
+        self._counter = int(data["counter"])
+        self._ref_counters = {k: int(v) for k, v in data["ref_counters"].items()}
+        self._last_ms = int(data["last_ms"])
+        self.me_id = str(data["me_id"])
+        self.statuses = data["statuses"]
+        self.reports = data["reports"]
+        for kind in REGISTRY:
+            for rec in data["records"].get(kind, []):
+                self.store(kind, rec)
+
+    # ------------------------------------------------------------------ writes
+    def apply_changes(self, kind: str, rec: dict[str, Any], changes: dict[str, Any]) -> None:
+        """Apply a (partial) write body to a private copy ``rec``; bumps ``updated_at``."""
+        writes.apply_changes(self, kind, rec, changes)
+
+    def create(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        parent: dict[str, Any] | None = None,
+        table_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a record from a write body (the object under the wrapper key)."""
+        spec = REGISTRY[kind]
+        name = body.get("name")
+        if kind != "custom_object_records" and (not isinstance(name, str) or not name.strip()):
+            raise SandboxError(422, "Name can't be blank")
+        rest = {k: v for k, v in body.items() if k != "name"}
+        with self.lock:
+            ts = self.now()
+            if spec.create is None:
+                raise SandboxError(404, f"Cannot create {kind}")
+            rec = spec.create(self, str(name), rest, parent, table_key, ts)
+            self.apply_changes(kind, rec, rest)
+            self.store(kind, rec)
+            return rec
+
+    def update(self, kind: str, id_or_ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply a partial write body to a stored record (copy-on-write)."""
+        with self.lock:
+            old = self.require(kind, id_or_ref)
+            new = copy_json(old)
+            self.apply_changes(kind, new, changes)
+            self.store(kind, new)
+            return new
+
+    def update_record(self, kind: str, id_or_ref: str, **changes: Any) -> dict[str, Any]:
+        """Change a record "behind the client's back" (same rules as a PUT); bumps
+        ``updated_at`` so ``updated_since`` sees it. Returns a copy of the new record."""
+        plural = SINGULAR_TO_PLURAL.get(kind, kind)
+        if plural not in REGISTRY:
+            raise KeyError(f"unknown kind {kind!r}")
+        try:
+            return copy_json(self.update(plural, id_or_ref, changes))
+        except SandboxError as e:
+            if e.status == 404:
+                raise KeyError(f"{kind} {id_or_ref!r} not found") from None
+            raise ValueError(e.message) from None
+
+    def delete(self, kind: str, id_or_ref: str) -> None:
+        with self.lock:
+            rec = self.require(kind, id_or_ref)
+            self._remove(kind, rec["id"])
+
+    def delete_record(self, kind: str, id_or_ref: str) -> None:
+        """Delete a record (KeyError if absent)."""
+        try:
+            self.delete(SINGULAR_TO_PLURAL.get(kind, kind), id_or_ref)
+        except SandboxError:
+            raise KeyError(f"{kind} {id_or_ref!r} not found") from None
+
+    def default_release(self, prod: dict[str, Any]) -> dict[str, Any]:
+        """The product's first unreleased release (where ``POST products/:id/epics`` goes)."""
+        for rel in self.snapshot("releases"):
+            if rel["product_id"] == prod["id"] and not rel["released"] and not rel["parking_lot"]:
+                return rel
+        raise SandboxError(422, "Product has no unreleased release")
+
+    # ------------------------------------------------------------------ lists
+    def select(
+        self,
+        kind: str,
+        *,
+        where: Callable[[dict[str, Any]], bool] | None,
+        params: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        """Filter a kind's records by a parent predicate and the query-string filters."""
+        recs = self.snapshot(kind)
+        if where is not None:
+            recs = [r for r in recs if where(r)]
+        return filters.apply_filters(REGISTRY[kind], recs, params)
+
+    # ------------------------------------------------------------------ pivot reports
+    def pivot_report(self, report_id: str, view: str, page: int, per_page: int) -> dict[str, Any]:
+        return build_pivot_report(self, report_id, view, page, per_page)
