@@ -46,7 +46,9 @@ __all__ = [
 
 LedgerState = Literal["claimed", "sent", "succeeded", "failed", "ambiguous"]
 LEDGER_STATES: tuple[str, ...] = ("claimed", "sent", "succeeded", "failed", "ambiguous")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first schema. 2: adds ``origin``, ``sent_body`` and ``path_values`` (nullable; a
+version-1 table is upgraded in place with ``ALTER TABLE ... ADD COLUMN``)."""
 #: Environment variable with the SQLAlchemy URL of the ledger Dagster runs use by default.
 LEDGER_URL_ENV = "DAGSTER_AHA_WRITE_LEDGER_URL"
 DEFAULT_FILENAME = "aha_write_ledger.sqlite"
@@ -76,6 +78,16 @@ _rows = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("version", sa.Integer, nullable=False),
+    # schema version 2 (sync modes, diffs, mirror): nullable, added to older tables in place
+    sa.Column("origin", sa.String(16)),
+    sa.Column("sent_body", sa.Text),
+    sa.Column("path_values", sa.Text),
+)
+#: Columns added after version 1, in order: (name, DDL type).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("origin", "VARCHAR(16)"),
+    ("sent_body", "TEXT"),
+    ("path_values", "TEXT"),
 )
 sa.Index("aha_write_ledger_owner", _rows.c.owner)
 _meta = sa.Table(
@@ -118,6 +130,13 @@ class LedgerEntry:
     updated_at: float
     error: str | None
     version: int
+    origin: str | None = None
+    """``created``: this destination created the Aha! record; ``matched``: it found an existing
+    one (``match_on``) and only updated it (mirror never deletes those unless told so)."""
+    sent_body: str | None = None
+    """JSON of the record body (unwrapped) of the last request that succeeded (field diffs)."""
+    path_values: str | None = None
+    """JSON of the decoded path parameters of that request (a mirror delete's path)."""
 
     def held_by_other(self, owner: str, timeout: float, now: float | None = None) -> bool:
         """Held by another writer that heart-beat within ``timeout`` seconds."""
@@ -231,6 +250,7 @@ class WriteLedger:
                     if attempt == 4:
                         raise
                     time.sleep(0.1 * (attempt + 1))
+            self._add_missing_columns()
             with self._engine.connect() as conn:
                 found = conn.execute(
                     sa.select(_meta.c.value).where(_meta.c.name == "schema_version")
@@ -243,12 +263,37 @@ class WriteLedger:
                         )
                 except IntegrityError:
                     pass  # another writer recorded it first
+            elif int(found) < SCHEMA_VERSION:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        _meta.update()
+                        .where(_meta.c.name == "schema_version")
+                        .where(_meta.c.value == found)
+                        .values(value=str(SCHEMA_VERSION))
+                    )
             elif int(found) > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self!r}: ledger schema version {found} is newer than this "
                     f"dagster_aha supports ({SCHEMA_VERSION}); upgrade dagster_aha"
                 )
             self._ready = True
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade an older table in place: add the nullable columns it lacks."""
+        for attempt in range(5):
+            present = {c["name"] for c in sa.inspect(self._engine).get_columns(_rows.name)}
+            missing = [(n, t) for n, t in _ADDED_COLUMNS if n not in present]
+            if not missing:
+                return
+            try:
+                with self._engine.begin() as conn:
+                    for name, ddl in missing:
+                        conn.execute(sa.text(f"ALTER TABLE {_rows.name} ADD COLUMN {name} {ddl}"))
+            except (OperationalError, ProgrammingError):
+                # another process added them at the same moment: look again
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     @property
     def schema_version(self) -> int:
@@ -429,9 +474,13 @@ class WriteLedger:
         url: str | None = None,
         error: str | None = None,
         sent_hash: str | None = None,
+        origin: str | None = None,
+        sent_body: str | None = None,
+        path_values: str | None = None,
     ) -> bool:
         """Record the result and release the row. ``sent_hash``: the content hash of the
-        request that succeeded (kept from before when ``None``); ids are kept when ``None``."""
+        request that succeeded (kept from before when ``None``); ids, ``origin``, ``sent_body``
+        and ``path_values`` are kept when ``None``."""
         if state not in ("succeeded", "failed", "ambiguous"):
             raise ValueError(f"resolve to succeeded, failed or ambiguous, not {state!r}")
         values: dict[str, Any] = {
@@ -444,6 +493,9 @@ class WriteLedger:
             ("reference_num", reference_num),
             ("url", url),
             ("sent_hash", sent_hash),
+            ("origin", origin),
+            ("sent_body", sent_body),
+            ("path_values", path_values),
         ):
             if value is not None:
                 values[name] = value
