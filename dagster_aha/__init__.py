@@ -33,6 +33,7 @@ from dagster_aha.components import AhaComponent
 from dagster_aha.destinations import (
     TEMPLATE_NAMES,
     AhaDestination,
+    WriteLedger,
     WriteOutcome,
     WriteReport,
     aha_destination_asset,
@@ -87,6 +88,7 @@ __all__ = [
     "Release",
     "Team",
     "User",
+    "WriteLedger",
     "WriteOutcome",
     "WriteReport",
     "__version__",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import random
 import threading
@@ -507,10 +508,12 @@ class AhaClient:
         if resp.status_code == 204 or not resp.content or not resp.content.strip():
             return None
         try:
-            data = resp.json()
+            # Parsed from the bytes (JSON is UTF-8, RFC 8259): invalid bytes are an error,
+            # not a guessed charset. ValueError covers invalid JSON and undecodable bytes;
+            # RecursionError a body nested too deeply for the parser; MemoryError one too
+            # large to hold.
+            data = jsonlib.loads(resp.content)
         except (ValueError, RecursionError, MemoryError) as exc:
-            # ValueError covers invalid JSON and undecodable bytes; RecursionError a body
-            # nested too deeply for the parser; MemoryError one too large to hold.
             what = {
                 RecursionError: "a JSON body nested too deeply to parse",
                 MemoryError: "a JSON body too large to parse",
@@ -538,7 +541,9 @@ class AhaClient:
         if resp.status_code == 204 or not resp.content.strip():
             return False
         try:
-            resp.json()
+            jsonlib.loads(resp.content)
+        except UnicodeDecodeError:
+            return False  # complete but not UTF-8: retrying cannot help
         except ValueError:
             return True
         except (RecursionError, MemoryError):

@@ -13,8 +13,16 @@ from dagster_aha.destinations.engine import (
     DestinationCheck,
     DestinationCheckItem,
     check_destination,
+    destination_identity,
     sample_requests,
     write_records,
+)
+from dagster_aha.destinations.ledger import (
+    LEDGER_STATES,
+    LEDGER_URL_ENV,
+    Claim,
+    LedgerEntry,
+    WriteLedger,
 )
 from dagster_aha.destinations.ops import (
     AhaRecordsConfig,
@@ -23,12 +31,21 @@ from dagster_aha.destinations.ops import (
     build_aha_write_op,
     dead_letter_records,
     report_metadata,
+    resolve_ledger,
 )
-from dagster_aha.destinations.report import OUTCOME_STATUSES, WriteOutcome, WriteReport
+from dagster_aha.destinations.report import (
+    DEAD_LETTER_MARKER,
+    OUTCOME_STATUSES,
+    WriteOutcome,
+    WriteReport,
+)
 from dagster_aha.destinations.sensors import build_aha_write_sensor
 from dagster_aha.destinations.templates import TEMPLATE_NAMES, TEMPLATES, EndpointTemplate
 
 __all__ = [
+    "DEAD_LETTER_MARKER",
+    "LEDGER_STATES",
+    "LEDGER_URL_ENV",
     "OUTCOME_STATUSES",
     "TEMPLATES",
     "TEMPLATE_NAMES",
@@ -36,12 +53,15 @@ __all__ = [
     "AhaDestinationError",
     "AhaRecordsConfig",
     "AhaWriteConfig",
+    "Claim",
     "DestinationCheck",
     "DestinationCheckItem",
     "EndpointTemplate",
     "FromField",
+    "LedgerEntry",
     "RecordError",
     "RenderedRequest",
+    "WriteLedger",
     "WriteOutcome",
     "WriteReport",
     "aha_destination_asset",
@@ -50,8 +70,10 @@ __all__ = [
     "build_aha_write_sensor",
     "check_destination",
     "dead_letter_records",
+    "destination_identity",
     "outcome_table_metadata",
     "report_metadata",
+    "resolve_ledger",
     "sample_requests",
     "to_json_native",
     "write_records",

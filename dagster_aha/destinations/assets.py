@@ -19,12 +19,19 @@ from typing import Any
 import dagster as dg
 
 from dagster_aha.destinations.destination import AhaDestination
-from dagster_aha.destinations.ops import AhaWriteConfig, _failure, report_metadata, run_write
-from dagster_aha.destinations.report import ROW_COLUMNS, WriteReport
+from dagster_aha.destinations.ops import (
+    AhaWriteConfig,
+    LedgerOption,
+    _failure,
+    report_metadata,
+    run_write,
+)
+from dagster_aha.destinations.report import DEAD_LETTER_MARKER, ROW_COLUMNS, WriteReport, excerpt
 
 __all__ = ["aha_destination_asset", "outcome_table_metadata"]
 
 _DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    (DEAD_LETTER_MARKER, "int"),
     ("index", "int"),
     ("status", "string"),
     ("http_status", "int"),
@@ -57,7 +64,7 @@ def outcome_table_metadata(report: WriteReport) -> dict[str, Any]:
 def _dead_letter_preview(rows: list[dict[str, Any]], limit: int = 20) -> str:
     lines = ["| # | status | http | error |", "|---|---|---|---|"]
     for row in rows[:limit]:
-        err = str(row.get("error") or "").replace("|", "\\|").replace("\n", " ")[:160]
+        err = excerpt(str(row.get("error") or "").replace("|", "\\|").replace("\n", " "), 160)
         lines.append(
             f"| {row['index']} | {row['status']} | {row.get('http_status') or ''} | {err} |"
         )
@@ -78,6 +85,7 @@ def aha_destination_asset(
     group_name: str | None = None,
     description: str | None = None,
     fail_on_error: bool = True,
+    ledger: LedgerOption = True,
 ) -> dg.AssetsDefinition:
     """Write the upstream asset's value (a list of dicts) to ``destination``.
 
@@ -86,6 +94,8 @@ def aha_destination_asset(
     created, a Markdown preview, ``dagster/row_count`` and ``dagster/column_schema``.
     Run config ``{"dry_run": true}`` renders without sending. With ``fail_on_error`` the step
     fails after both assets were materialized when any record failed or is ambiguous.
+    ``ledger``: the write ledger (default: the instance's), so re-executions, retries and
+    concurrent runs never send a record twice.
     """
     upstream_key = dg.AssetKey.from_coercible(upstream)
     prefix = list(key_prefix)
@@ -124,7 +134,12 @@ def aha_destination_asset(
         context: dg.AssetExecutionContext, config: AhaWriteConfig, records: Any
     ) -> Iterator[dg.MaterializeResult]:
         report = run_write(
-            context.op_execution_context, destination, resource_key, records, config.dry_run
+            context.op_execution_context,
+            destination,
+            resource_key,
+            records,
+            config.dry_run,
+            ledger,
         )
         dead = report.dead_letter_rows()
         yield dg.MaterializeResult(

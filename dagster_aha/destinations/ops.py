@@ -8,32 +8,79 @@
   The records come from run config, either inline (``records: [...]``) or from an upstream
   asset (``asset_key: [...]``, loaded through the job's ``io_manager`` resource, optionally
   pinned to the materialization ``storage_id`` that triggered the run; see
-  :func:`build_aha_write_sensor`). Dead-letter rows (``{"record": ..., "status": ...}``) are
-  unwrapped, so a dead-letter asset can be replayed through the same job.
+  :func:`build_aha_write_sensor`). Dead-letter rows (marked ``dagster_aha_dead_letter``) are
+  unwrapped, so a dead-letter asset can be replayed through the same job; ordinary rows are
+  never unwrapped, whatever their columns.
+
+Every write uses a :class:`WriteLedger` by default (``ledger=True``): the Dagster instance's
+(``DAGSTER_AHA_WRITE_LEDGER_URL``, else a SQLite file in the instance's storage directory).
+Pass a ``WriteLedger``, a URL/path, or ``False`` (no ledger).
+
+Logs stay bounded: one summary warning with a sample of the failed records (each error an
+excerpt with its size), never one warning per failed record.
 """
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
 from dagster_aha.destinations.destination import AhaDestination
 from dagster_aha.destinations.engine import write_records
-from dagster_aha.destinations.report import WriteOutcome, WriteReport
+from dagster_aha.destinations.ledger import WriteLedger
+from dagster_aha.destinations.report import (
+    DEAD_LETTER_MARKER,
+    WriteReport,
+    excerpt,
+    json_excerpt,
+)
 
 __all__ = [
     "RECORDS_OP_TAG",
     "AhaRecordsConfig",
     "AhaWriteConfig",
+    "LedgerOption",
     "build_aha_write_job",
     "build_aha_write_op",
     "dead_letter_records",
     "report_metadata",
+    "resolve_ledger",
 ]
 
 RECORDS_OP_TAG = "dagster_aha/records_op"
 """Job tag naming the op that loads the records (read by :func:`build_aha_write_sensor`)."""
+
+#: ``True``: the instance's ledger; ``False``: none; a URL/path or a ``WriteLedger``.
+LedgerOption = WriteLedger | str | bool
+
+#: How many failed records the summary warning and the failure description show.
+LOG_SAMPLE = 5
+
+_ledgers: dict[str, WriteLedger] = {}
+_ledgers_lock = threading.Lock()
+
+
+def resolve_ledger(ledger: LedgerOption, instance: Any) -> WriteLedger | None:
+    """The ledger a write step uses (one ``WriteLedger`` per URL in the process)."""
+    if ledger is False:
+        return None
+    if isinstance(ledger, WriteLedger):
+        return ledger
+    if ledger is True:
+        probe = WriteLedger.for_instance(instance) if instance is not None else WriteLedger()
+        url = probe.url
+        with _ledgers_lock:
+            if url not in _ledgers:
+                _ledgers[url] = probe
+            else:
+                probe.close()
+            return _ledgers[url]
+    with _ledgers_lock:
+        if ledger not in _ledgers:
+            _ledgers[ledger] = WriteLedger(ledger)
+        return _ledgers[ledger]
 
 
 class AhaWriteConfig(dg.Config):
@@ -52,14 +99,23 @@ class AhaRecordsConfig(dg.Config):
     """Load the records from this asset (via the ``io_manager`` resource)."""
     storage_id: int | None = None
     """The materialization that triggered the run; if a newer one exists, nothing is written
-    (the run for the newer materialization writes the current value)."""
+    (the run for the newer materialization writes the current value), unless ``upstream_mode``
+    is ``"deltas"``."""
+    upstream_mode: Literal["snapshot", "deltas"] = "snapshot"
+    """``"snapshot"``: the upstream value is the whole data set, only the latest matters.
+    ``"deltas"``: each materialization holds new records: every run writes what it loads."""
 
 
 def dead_letter_records(rows: Sequence[Any], *, retryable_only: bool = False) -> list[Any]:
-    """The original records of dead-letter rows (rows without ``record`` are kept as is)."""
+    """The original records of dead-letter rows; other rows are kept as they are.
+
+    Only rows marked as dead-letter rows (``dagster_aha_dead_letter``, as written by
+    :meth:`WriteReport.dead_letter_rows`) are unwrapped: an ordinary upstream row that happens
+    to have ``record`` and ``status`` columns is written as is.
+    """
     out: list[Any] = []
     for row in rows:
-        if isinstance(row, Mapping) and "record" in row and "status" in row:
+        if isinstance(row, Mapping) and row.get(DEAD_LETTER_MARKER) and "record" in row:
             if retryable_only and not row.get("retryable"):
                 continue
             out.append(row["record"])
@@ -96,25 +152,51 @@ def report_metadata(report: WriteReport) -> dict[str, Any]:
     return md
 
 
+def _sample(report: WriteReport, n: int = LOG_SAMPLE) -> str:
+    bad = report.failed_outcomes()
+    return "; ".join(f"#{o.index} {o.status}: {excerpt(o.error or '', 300)}" for o in bad[:n])
+
+
+def _failed_rows_metadata(report: WriteReport, limit: int = 50) -> list[Any]:
+    """The dead-letter rows for metadata: at most ``limit``, each record and error excerpted."""
+    rows = report.dead_letter_rows()
+    out: list[Any] = []
+    for row in rows[:limit]:
+        item = dict(row)
+        item["record"] = json_excerpt(item.get("record"), 1000)
+        item["error"] = excerpt(item.get("error") or "", 500) or None
+        out.append(json.loads(json.dumps(item, default=str)))
+    if len(rows) > limit:
+        out.append(f"... {len(rows) - limit} more")
+    return out
+
+
 def _failure(report: WriteReport) -> dg.Failure:
     bad = report.failed_outcomes()
-    first = "; ".join(f"#{o.index}: {o.error}" for o in bad[:3])
     md = report_metadata(report)
-    md["failed"] = dg.MetadataValue.json(
-        _truncate_json([json.loads(json.dumps(r, default=str)) for r in report.dead_letter_rows()])
-    )
+    md["failed"] = dg.MetadataValue.json(_failed_rows_metadata(report))
     return dg.Failure(
         description=(
             f"{len(bad)} of {len(report.outcomes)} record(s) were not written to Aha! "
-            f"({report.summary()}). First: {first}"
+            f"({report.summary()}). First: {_sample(report, 3)}"
         ),
         metadata=md,
     )
 
 
-def _log_outcome(context: dg.OpExecutionContext, outcome: WriteOutcome) -> None:
-    if outcome.status in ("failed", "ambiguous"):
-        context.log.warning(f"record #{outcome.index} {outcome.status}: {outcome.error}")
+def _log_summary(context: dg.OpExecutionContext, report: WriteReport) -> None:
+    """One info line, and one warning with a sample when records failed (never one per
+    record: 20,000 failures are one warning)."""
+    context.log.info(report.summary())
+    bad = report.failed_outcomes()
+    if bad:
+        more = f" (and {len(bad) - LOG_SAMPLE} more)" if len(bad) > LOG_SAMPLE else ""
+        context.log.warning(
+            f"{len(bad)} of {len(report.outcomes)} record(s) were not written "
+            f"(failed={report.counts['failed']}, ambiguous={report.counts['ambiguous']}); "
+            f"first {min(len(bad), LOG_SAMPLE)}: {_sample(report)}{more}. The outcome "
+            "table / dead letter holds every one."
+        )
 
 
 def run_write(
@@ -123,6 +205,7 @@ def run_write(
     resource_key: str,
     records: Any,
     dry_run: bool | None,
+    ledger: LedgerOption = True,
 ) -> WriteReport:
     """Write ``records`` with the resource ``resource_key`` of ``context`` (shared by op/asset)."""
     if not isinstance(records, list | tuple):
@@ -136,9 +219,10 @@ def run_write(
         destination,
         records,
         dry_run=is_dry,
-        on_outcome=lambda o: _log_outcome(context, o),
+        ledger=None if is_dry else resolve_ledger(ledger, context.instance),
+        run_id=context.run_id,
     )
-    context.log.info(report.summary())
+    _log_summary(context, report)
     return report
 
 
@@ -151,11 +235,13 @@ def build_aha_write_op(
     fail_on_error: bool = True,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    ledger: LedgerOption = True,
 ) -> dg.OpDefinition:
     """An op writing its ``records`` input to ``destination``; its output is the WriteReport.
 
     ``fail_on_error``: after writing everything, fail the step when any record failed or is
     ambiguous (the report is emitted first, and attached to the failure as metadata).
+    ``ledger``: the write ledger (default: the instance's; see the module doc).
     """
 
     @dg.op(
@@ -170,7 +256,7 @@ def build_aha_write_op(
     def _write(
         context: dg.OpExecutionContext, config: AhaWriteConfig, records: list
     ) -> Iterator[dg.Output[WriteReport]]:
-        report = run_write(context, destination, resource_key, records, config.dry_run)
+        report = run_write(context, destination, resource_key, records, config.dry_run, ledger)
         yield dg.Output(report, metadata=report_metadata(report))
         if fail_on_error and not report.ok:
             raise _failure(report)
@@ -196,6 +282,7 @@ def build_aha_write_job(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
+    ledger: LedgerOption = True,
 ) -> dg.JobDefinition:
     """A job ``<name>_records`` -> ``<name>`` that writes records given by run config.
 
@@ -222,7 +309,7 @@ def build_aha_write_job(
                 description=f"give records or asset_key in the run config of {records_op_name}"
             )
         key = dg.AssetKey(config.asset_key)
-        if config.storage_id is not None:
+        if config.storage_id is not None and config.upstream_mode == "snapshot":
             latest = context.instance.fetch_materializations(key, limit=1).records
             if latest and latest[0].storage_id > config.storage_id:
                 context.log.warning(
@@ -231,6 +318,17 @@ def build_aha_write_job(
                     "the run for the newer materialization writes its current value"
                 )
                 return []
+        if config.storage_id is not None and config.upstream_mode == "deltas":
+            newer = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=config.storage_id),
+                limit=1,
+            ).records
+            if newer:
+                context.log.warning(
+                    f"{key.to_user_string()} was materialized again after storage id "
+                    f"{config.storage_id}; the IO manager now holds the newer delta, which "
+                    "this run writes (the write ledger skips what was already written)"
+                )
         value = _load_asset_value(context, key)
         if isinstance(value, Mapping):
             value = [value]
@@ -247,6 +345,7 @@ def build_aha_write_job(
         resource_key=resource_key,
         pool=pool,
         fail_on_error=fail_on_error,
+        ledger=ledger,
     )
 
     @dg.graph(name=name)

@@ -6,9 +6,41 @@ import json
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["OUTCOME_STATUSES", "OutcomeStatus", "WriteOutcome", "WriteReport"]
+__all__ = [
+    "DEAD_LETTER_MARKER",
+    "OUTCOME_STATUSES",
+    "OutcomeStatus",
+    "WriteOutcome",
+    "WriteReport",
+    "excerpt",
+    "json_excerpt",
+]
+
+#: Column marking a row as a dead-letter row (only such rows are unwrapped on replay).
+DEAD_LETTER_MARKER = "dagster_aha_dead_letter"
+#: The most one record's error or detail carries (an excerpt with the full size after it).
+MAX_MESSAGE_CHARS = 2000
+
+
+def excerpt(text: str, limit: int) -> str:
+    """``text`` itself, or its first ``limit`` characters and its size."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} chars)"
+
+
+def json_excerpt(value: Any, limit: int) -> Any:
+    """``value`` itself when its JSON is at most ``limit`` characters, else an excerpt of the
+    JSON text with its size (a string)."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+        return excerpt(text, limit)
+    return value if len(text) <= limit else excerpt(text, limit)
+
 
 OutcomeStatus = Literal[
     "created",
@@ -43,7 +75,7 @@ class WriteOutcome(BaseModel):
     record is safe and may succeed (transient errors; ``ambiguous`` only with ``match_on``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     index: int
     status: OutcomeStatus
@@ -63,6 +95,11 @@ class WriteOutcome(BaseModel):
     """The record's key in the write ledger (set on mirror removals, which have no input)."""
     changes: list[dict[str, Any]] | None = None
     """Field-level diff of an update: ``[{"field", "before", "after"}]`` (when known)."""
+
+    @field_validator("error", "detail")
+    @classmethod
+    def _cap(cls, value: str | None) -> str | None:
+        return excerpt(value, MAX_MESSAGE_CHARS) if value is not None else None
 
     def to_row(self) -> dict[str, Any]:
         req = self.request or {}
@@ -170,6 +207,7 @@ class WriteReport(BaseModel):
         for o in self.failed_outcomes():
             rows.append(
                 {
+                    DEAD_LETTER_MARKER: 1,
                     "index": o.index,
                     "status": o.status,
                     "http_status": o.http_status,
@@ -199,9 +237,7 @@ class WriteReport(BaseModel):
             "|---|---|---|---|---|---|",
         ]
         for o in ordered[:limit]:
-            err = (o.error or "").replace("|", "\\|").replace("\n", " ")
-            if len(err) > 120:
-                err = err[:119] + "…"
+            err = excerpt((o.error or "").replace("|", "\\|").replace("\n", " "), 120)
             ref = f"[{o.reference_num}]({o.url})" if o.reference_num and o.url else o.reference_num
             lines.append(
                 f"| {o.index} | {o.status} | {o.http_status or ''} | {o.aha_id or ''} | "

@@ -15,14 +15,31 @@ and emits one ``RunRequest`` per materialization:
   (e.g. a shared ``FilesystemIOManager``);
 * for any other job (e.g. an asset job selecting the destination asset) no run config is added.
 
-The cursor is the last storage id handled; the first tick (no cursor) only takes the latest
-materialization. A tick stops after ``max_runs_per_tick`` requests or ``time_budget_seconds``
-(default 40 s, under Dagster's 60 s sensor timeout) and continues on the next tick.
+Which materializations a tick takes depends on ``upstream_mode``:
+
+* ``"snapshot"``: each value is the whole data set, so only the latest matters: the first tick
+  (no cursor) takes only the latest materialization, and a run whose materialization was
+  superseded before it started writes nothing (the newer run writes the current value);
+* ``"deltas"``: each value holds new or changed records (incremental assets): every
+  materialization is processed, in ascending storage-id order, none skipped, the first tick
+  starting from the first materialization; every run writes what it loads. The write ledger
+  (used by the job by default) makes a record that two runs load sent once. Use an IO manager
+  that keeps each materialization's value addressable, or let the sensor tick more often than
+  the upstream materializes: an IO manager that only keeps the latest value hands an older
+  run the newer delta;
+* ``"auto"`` (default): ``"deltas"`` when the latest materialization's metadata says
+  ``aha/sync_mode: incremental`` (the incremental Aha! assets of this package), else
+  ``"snapshot"``.
+
+The cursor is the last storage id handled. A tick stops after ``max_runs_per_tick`` requests or
+``time_budget_seconds`` (default 40 s, under Dagster's 60 s sensor timeout) and continues on the
+next tick.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -44,6 +61,7 @@ def build_aha_write_sensor(
     max_runs_per_tick: int = 25,
     time_budget_seconds: float = 40.0,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    upstream_mode: Literal["auto", "snapshot", "deltas"] = "auto",
 ) -> dg.SensorDefinition:
     """One ``RunRequest`` of ``job`` per new materialization of ``upstream`` (see module doc)."""
     upstream_key = dg.AssetKey.from_coercible(upstream)
@@ -63,8 +81,9 @@ def build_aha_write_sensor(
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         started = time.monotonic()
         cursor = int(context.cursor) if context.cursor else None
-        if cursor is None:
-            latest = context.instance.fetch_materializations(upstream_key, limit=1).records
+        latest = context.instance.fetch_materializations(upstream_key, limit=1).records
+        mode = upstream_mode if upstream_mode != "auto" else _detect_mode(latest)
+        if cursor is None and mode == "snapshot":
             candidates = list(latest)
         else:
             candidates = []
@@ -95,6 +114,7 @@ def build_aha_write_sensor(
                             "config": {
                                 "asset_key": list(upstream_key.path),
                                 "storage_id": storage_id,
+                                "upstream_mode": mode,
                             }
                         }
                     }
@@ -106,6 +126,7 @@ def build_aha_write_sensor(
                     tags={
                         "dagster_aha/upstream": upstream_key.to_user_string(),
                         "dagster_aha/upstream_storage_id": str(storage_id),
+                        "dagster_aha/upstream_mode": mode,
                     },
                 )
             )
@@ -118,3 +139,15 @@ def build_aha_write_sensor(
         return dg.SensorResult(run_requests=run_requests, cursor=str(last))
 
     return _sensor
+
+
+def _detect_mode(latest: Any) -> Literal["snapshot", "deltas"]:
+    """``"deltas"`` when the latest materialization says ``aha/sync_mode: incremental``."""
+    for record in latest:
+        materialization = getattr(record, "asset_materialization", None)
+        metadata = getattr(materialization, "metadata", None) or {}
+        value = metadata.get("aha/sync_mode")
+        text = getattr(value, "value", value)
+        if text == "incremental":
+            return "deltas"
+    return "snapshot"

@@ -19,8 +19,31 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "reset_before",
         "reset_after",
         "slow",
+        "commit_then_500",
+        "commit_then_502",
+        "commit_late",
+        "commit_late_reset",
+        "deep_json",
+        "bad_encoding",
     }
 )
+
+#: The write is applied, then answered with this error status instead of its result.
+COMMIT_THEN_STATUS: dict[str, int] = {"commit_then_500": 500, "commit_then_502": 502}
+#: Answered at once (504 from a "gateway", or a dropped connection: None) while the backend
+#: applies the write ``delay`` seconds later (default 0.5): a look-up right after the error
+#: finds nothing, one after the delay finds the record.
+LATE_COMMIT_STATUS: dict[str, int | None] = {"commit_late": 504, "commit_late_reset": None}
+#: The write is applied and answered 200 with a body no JSON parser can read.
+UNPARSEABLE_2XX = frozenset({"deep_json", "bad_encoding"})
+DEFAULT_LATE_COMMIT_DELAY = 0.5
+
+
+def unparseable_body(kind: str) -> bytes:
+    """A 2xx body that cannot be parsed: nested 100,000 deep, or bytes that are not UTF-8."""
+    if kind == "deep_json":
+        return b"[" * 100_000 + b"]" * 100_000
+    return b'{"feature": {"id": "1", "name": "' + b"\xff\xfe\xc3\x28" + b'"}}'
 
 
 @dataclass(frozen=True)
@@ -28,7 +51,11 @@ class Fault:
     """One fault-injection rule.
 
     * ``kind``: ``"429" "500" "502" "503" "504" "html" "malformed_json" "reset_before"
-      "reset_after" "slow"``.
+      "reset_after" "slow"``, and for writes whose outcome the client cannot know:
+      ``"commit_then_500" "commit_then_502"`` (applied, then answered 500/502),
+      ``"commit_late"`` (answered 504 at once, applied ``delay`` seconds later, default 0.5),
+      ``"commit_late_reset"`` (connection dropped at once, applied ``delay`` seconds later),
+      ``"deep_json" "bad_encoding"`` (applied, answered 200 with an unparseable body).
     * ``method``: HTTP method to match (``"*"`` for all), case-insensitive.
     * ``path``: a regular expression that must match the **whole** path below ``/api/v1/``
       (``re.fullmatch``), e.g. ``r"features"`` (the list only) or ``r"features/.*"``.
@@ -39,7 +66,8 @@ class Fault:
       Without ``probability`` and ``times`` the rule fires on every matching request.
     * ``after``: skip the first N matching requests.
     * ``delay``: seconds to sleep before answering (required meaning for ``"slow"``, default
-      1.0 there; for other kinds it is an extra delay before the fault).
+      1.0 there; for the ``commit_late*`` kinds the delay before the write is applied; for
+      other kinds it is an extra delay before the fault).
 
     Rules are evaluated in order; the first rule that fires wins and the rules after it do not
     see that request.
@@ -69,9 +97,17 @@ class Fault:
 
     @property
     def sleep_seconds(self) -> float:
+        """Seconds to wait before answering."""
+        if self.kind in LATE_COMMIT_STATUS:
+            return 0.0
         if self.delay is not None:
             return float(self.delay)
         return 1.0 if self.kind == "slow" else 0.0
+
+    @property
+    def commit_delay(self) -> float:
+        """Seconds after which a ``commit_late*`` write is applied."""
+        return float(self.delay) if self.delay is not None else DEFAULT_LATE_COMMIT_DELAY
 
 
 @dataclass

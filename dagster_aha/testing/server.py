@@ -26,7 +26,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from dagster_aha.testing.connection import DropConnection, KeepAliveHandler
 from dagster_aha.testing.errors import SandboxError
-from dagster_aha.testing.faults import Fault, FaultPlan
+from dagster_aha.testing.faults import (
+    COMMIT_THEN_STATUS,
+    LATE_COMMIT_STATUS,
+    UNPARSEABLE_2XX,
+    Fault,
+    FaultPlan,
+    unparseable_body,
+)
 from dagster_aha.testing.http import Response, dispatch, error_response
 from dagster_aha.testing.ratelimit import RateLimiter
 from dagster_aha.testing.state import SandboxState
@@ -393,9 +400,20 @@ class AhaSandbox:
         admitted, rl_headers = self.limiter.admit()
         if not admitted:
             resp = error_response(429, "Rate limit exceeded. Retry after X-Ratelimit-Reset.")
+        elif fault is not None and fkind in LATE_COMMIT_STATUS:
+            return self._commit_late(
+                fault, start_response, environ, method, path, raw_path, query, body, t0, rl_headers
+            )
         else:
             resp = self._authorized(environ, method, path, raw_path, query, body, bad_json)
         resp.headers.update(rl_headers)
+        if admitted and fkind in COMMIT_THEN_STATUS:
+            status = COMMIT_THEN_STATUS[fkind]  # applied above; the answer is an error
+            resp = error_response(status, f"{_STATUS_TEXT[status]} (injected after the write)")
+            resp.headers.update(rl_headers)
+        elif admitted and fkind in UNPARSEABLE_2XX and 200 <= resp.status < 300:
+            resp = Response(200, unparseable_body(fkind))
+            resp.headers.update(rl_headers)
 
         if fkind == "reset_after":
             self._record(method, path, raw_path, query, body, None, t0, fkind)
@@ -407,6 +425,38 @@ class AhaSandbox:
         elif fkind == "slow":
             pass
         return self._finish(start_response, resp, method, path, raw_path, query, body, t0, fkind)
+
+    def _commit_late(
+        self,
+        fault: Fault,
+        start_response: Callable[..., Any],
+        environ: dict[str, Any],
+        method: str,
+        path: str,
+        raw_path: str,
+        query: dict[str, str],
+        body: Any,
+        t0: float,
+        rl_headers: dict[str, str],
+    ) -> list[bytes]:
+        """Answer now (504 or a dropped connection); apply the write ``commit_delay`` later."""
+        auth_env = {"HTTP_AUTHORIZATION": environ.get("HTTP_AUTHORIZATION", "")}
+
+        def commit() -> None:
+            self._authorized(auth_env, method, path, raw_path, query, body, False)
+
+        timer = threading.Timer(fault.commit_delay, commit)
+        timer.daemon = True
+        timer.start()
+        status = LATE_COMMIT_STATUS[fault.kind]
+        if status is None:
+            self._record(method, path, raw_path, query, body, None, t0, fault.kind)
+            raise DropConnection
+        resp = error_response(status, f"{_STATUS_TEXT[status]} (injected; committing later)")
+        resp.headers.update(rl_headers)
+        return self._finish(
+            start_response, resp, method, path, raw_path, query, body, t0, fault.kind
+        )
 
     def _authorized(
         self,
