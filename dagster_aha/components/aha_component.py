@@ -109,8 +109,9 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     """One write-back destination (``aha_destination_asset``): upstream records -> Aha!.
 
     The fields other than ``name``, ``upstream``, ``automation_condition``, ``group_name``,
-    ``description``, ``fail_on_error`` and ``sensor`` are those of
-    :class:`dagster_aha.destinations.AhaDestination`.
+    ``description``, ``fail_on_error``, ``max_failed``, ``dead_letter_check_severity`` and
+    ``sensor`` are those of :class:`dagster_aha.destinations.AhaDestination` (``mode``,
+    ``on_removed``, ``max_deletes``, ``dry_run`` included: a dry run stores the write plan).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -135,6 +136,11 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     allow_delete: bool = False
     match_on: str | None = None
     on_match: Literal["update", "skip"] = "update"
+    record_key: str | list[str] | None = None
+    mode: Literal["create", "upsert", "update_only", "mirror"] | None = None
+    on_removed: Literal["delete", "keep"] | None = None
+    max_deletes: int | float | None = None
+    mirror_matched: bool = False
     max_concurrency: int | None = None
     automation_condition: Annotated[
         dg.AutomationCondition | None,
@@ -147,6 +153,11 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     description: str | None = None
     fail_on_error: bool = True
     """Fail the step (after both assets are stored) when any record failed or is ambiguous."""
+    max_failed: int | float | None = None
+    """Fail the step only above this many failed/ambiguous records (a count, or a ratio such
+    as ``0.05``); at or below it the step succeeds with a warning. Replaces ``fail_on_error``."""
+    dead_letter_check_severity: Literal["WARN", "ERROR"] = "ERROR"
+    """Severity of the dead-letter asset check (fails when the dead letter holds records)."""
     sensor: bool = False
     """Also build ``<name>_job`` and ``<name>_sensor`` (write when the upstream materializes)."""
 
@@ -162,6 +173,8 @@ _NOT_DESTINATION_FIELDS = {
     "group_name",
     "description",
     "fail_on_error",
+    "max_failed",
+    "dead_letter_check_severity",
     "sensor",
 }
 
@@ -296,6 +309,8 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                         group_name=item.group_name,
                         description=item.description,
                         fail_on_error=item.fail_on_error,
+                        max_failed=item.max_failed,
+                        dead_letter_check_severity=item.dead_letter_check_severity,
                     )
                 )
             )
@@ -306,6 +321,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     resource_key=self.resource_key,
                     pool=self.pool,
                     fail_on_error=item.fail_on_error,
+                    max_failed=item.max_failed,
                 )
                 jobs.append(job)
                 sensors.append(

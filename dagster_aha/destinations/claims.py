@@ -52,7 +52,7 @@ def ledger_outcome(entry: LedgerEntry, index: int, req: RenderedRequest) -> Writ
         reference_num=entry.reference_num,
         url=entry.url,
         match_key=req.match_key,
-        detail=f"unchanged since the last successful write (write ledger: run "
+        detail=f"already written, unchanged since (write ledger: succeeded in run "
         f"{entry.run_id or '?'} at {when}, same request content): not sent again",
     )
 

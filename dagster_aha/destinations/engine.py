@@ -191,7 +191,8 @@ def write_records(
                 for outs in pool.map(lambda unit: unit(), units):
                     for o in outs:
                         outcomes[o.index] = o
-        if destination.mode == "mirror" and session is not None and ledger is not None:
+        if destination.mode == "mirror" and session is not None and ledger is not None and items:
+            # an empty input never deletes (a stale/skipped run, or a broken upstream query)
             removal = plan_removals(
                 destination, ledger, session.destination, present, unrendered=unrendered
             )

@@ -9,7 +9,8 @@ it matched and updated). ``max_deletes`` guards a run: above it nothing is delet
 removal is reported ``removed_upstream`` with the reason, and the run carries the error.
 
 Nothing is deleted when an input record could not be rendered (its key is unknown, so it may
-be one of the "removed" keys).
+be one of the "removed" keys), nor when the input is empty (a skipped run, or an upstream query
+that broke, far more often than a table whose every row was removed).
 """
 
 from __future__ import annotations

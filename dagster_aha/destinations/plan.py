@@ -191,7 +191,7 @@ def plan_writes(
         entry = ledger.get(identity, req.record_key) if ledger is not None else None
         planned.append(_plan_one(destination, writer, i, req, entry))
     errors: list[str] = []
-    if destination.mode == "mirror" and ledger is not None:
+    if destination.mode == "mirror" and ledger is not None and items:
         removal = plan_removals(destination, ledger, identity, present, unrendered=unrendered)
         for entry in removal.delete:
             planned.append(_removal(entry, "delete", "left the upstream: deleted"))
