@@ -137,11 +137,16 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     match_on: str | None = None
     on_match: Literal["update", "skip"] = "update"
     record_key: str | list[str] | None = None
+    """Upstream field(s) identifying a record in the write ledger (default: the match_on
+    value, else the request's content hash)."""
     mode: Literal["create", "upsert", "update_only", "mirror"] | None = None
     on_removed: Literal["delete", "keep"] | None = None
     max_deletes: int | float | None = None
     mirror_matched: bool = False
     max_concurrency: int | None = None
+    ledger: bool | str = True
+    """The write ledger: ``true`` (the Dagster instance's), ``false`` (none), or a SQLAlchemy
+    URL / SQLite path."""
     automation_condition: Annotated[
         dg.AutomationCondition | None,
         dg.Resolver.default(
@@ -168,6 +173,7 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
 
 _NOT_DESTINATION_FIELDS = {
     "name",
+    "ledger",
     "upstream",
     "automation_condition",
     "group_name",
@@ -311,6 +317,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                         fail_on_error=item.fail_on_error,
                         max_failed=item.max_failed,
                         dead_letter_check_severity=item.dead_letter_check_severity,
+                        ledger=item.ledger,
                     )
                 )
             )
@@ -322,6 +329,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     pool=self.pool,
                     fail_on_error=item.fail_on_error,
                     max_failed=item.max_failed,
+                    ledger=item.ledger,
                 )
                 jobs.append(job)
                 sensors.append(

@@ -227,7 +227,7 @@ class WriteLedger:
                 cur.close()
 
             return engine
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_recycle=300)
 
     def __repr__(self) -> str:
         shown = sa.make_url(self.url).render_as_string(hide_password=True)
