@@ -19,6 +19,13 @@
       translation:
         group_name: aha_raw
 
+The component is state-backed (``dagster.components.StateBackedComponent``): ``dg utils
+refresh-defs-state`` reads a snapshot of the account (products, custom tables, custom field
+definitions, the named pivot reports' columns; see :mod:`dagster_aha.components.account_state`)
+into the project's local state directory, and definitions are built from it without calling
+Aha!: one asset per custom table, ``product_partitions: all``, typed column schemas. Without
+state the streams written in YAML load as they are, and a log line says how to refresh.
+
 Credentials written as ``"{{ env.NAME }}"`` are NOT read while definitions load: they become
 ``dg.EnvVar("NAME")`` on the resource, read when a run starts, and shown in the UI as the env
 var's name (never its value). When neither ``subdomain`` nor ``base_url`` is given the component
@@ -29,32 +36,76 @@ project's Definitions.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 import dagster as dg
-from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import ConfigDict
 
-from dagster_aha.components.scaffolder import AhaComponentScaffolder
-from dagster_aha.destinations import (
-    AhaDestination,
-    aha_destination_asset,
-    build_aha_write_job,
-    build_aha_write_sensor,
+# Not re-exported at the top level of dagster 1.13; the documented metadata-set classes.
+from dagster._core.definitions.metadata import TableMetadataSet
+from dagster.components.component.state_backed_component import StateBackedComponent
+from dagster.components.utils.defs_state import (
+    DefsStateConfig,
+    DefsStateConfigArgs,
+    ResolvedDefsStateConfig,
 )
-from dagster_aha.destinations.templates import TemplateName
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+from dagster_shared.serdes.objects.models.defs_state_info import DefsStateManagementType
+from pydantic import ConfigDict, PrivateAttr, ValidationError
+
+from dagster_aha.client import AhaClient
+from dagster_aha.components.account_state import (
+    STATE_VERSION,
+    AhaAccountState,
+    fetch_account_state,
+)
+from dagster_aha.components.columns import (
+    custom_table_schema,
+    pivot_report_schema,
+    stream_schema,
+)
+from dagster_aha.components.models import (
+    AhaCustomTableModel,
+    AhaDestinationModel,
+    AhaPivotReportModel,
+    build_destination_defs,
+)
+from dagster_aha.components.scaffolder import AhaComponentScaffolder
+from dagster_aha.components.state_assets import (
+    ProductPartitionsOption,
+    default_body,
+    has_local_state_dir,
+    import_resource,
+    product_partition_keys,
+    safe_name,
+    select_custom_tables,
+    wrap_with_execute,
+)
+from dagster_aha.components.verify import build_aha_verify_job
 from dagster_aha.resource import AhaResource
 from dagster_aha.sources import (
     DEFAULT_STREAMS,
+    STREAMS,
     AhaAssetProps,
     DagsterAhaTranslator,
+    aha_custom_table_asset,
     aha_pivot_report_asset,
     build_aha_assets,
 )
 
-__all__ = ["AhaComponent", "AhaDestinationModel", "AhaPivotReportModel"]
+__all__ = [
+    "REFRESH_COMMAND",
+    "AhaComponent",
+    "AhaCustomTableModel",
+    "AhaDestinationModel",
+    "AhaPivotReportModel",
+]
+
+REFRESH_COMMAND = "dg utils refresh-defs-state"
+
+_log = dg.get_dagster_logger("dagster_aha")
 
 _ENV_TEMPLATE_RE = re.compile(
     r"""^\s*\{\{\s*(?:env\.([A-Za-z_][A-Za-z0-9_]*)|env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
@@ -94,116 +145,39 @@ def _props_template_vars(props: AhaAssetProps) -> dict[str, Any]:
     }
 
 
-class AhaPivotReportModel(dg.Model, dg.Resolvable):
-    """One Aha! custom pivot report read as an asset (``aha_pivot_report_asset``)."""
+class _ComponentTranslator(DagsterAhaTranslator):
+    """``component.get_asset_spec`` with the component's ``translation`` applied on top."""
 
-    report_id: str | int
-    """The report's id (the number in its URL); numbers and strings are both accepted."""
-    name: str
-    view: Literal["list", "pivot"] = "list"
-    value: Literal["plain", "html", "rich", "id"] = "plain"
-    description: str | None = None
-
-
-class AhaDestinationModel(dg.Model, dg.Resolvable):
-    """One write-back destination (``aha_destination_asset``): upstream records -> Aha!.
-
-    The fields other than ``name``, ``upstream``, ``automation_condition``, ``group_name``,
-    ``description``, ``fail_on_error``, ``max_failed``, ``dead_letter_check_severity`` and
-    ``sensor`` are those of :class:`dagster_aha.destinations.AhaDestination` (``mode``,
-    ``on_removed``, ``max_deletes``, ``dry_run`` included: a dry run stores the write plan).
-    """
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    name: str
-    upstream: str
-    """Asset key of the upstream records, slash-separated (``intake/feature_requests``)."""
-    template: TemplateName | None = None
-    method: Literal["POST", "PUT", "DELETE"] | None = None
-    path: str | None = None
-    wrap_key: str | None = None
-    headers: dict[str, str] = {}
-    path_params: dict[str, str | int | dict[str, str]] = {}
-    exclude_attributes: list[str] = []
-    field_mapping: dict[str, str] = {}
-    custom_fields: dict[str, str] = {}
-    batch_size: int | None = None
-    batch_property: str | None = None
-    batch_extra: dict[str, Any] = {}
-    disable_mailers: bool = True
-    dry_run: bool = False
-    allow_delete: bool = False
-    match_on: str | None = None
-    on_match: Literal["update", "skip"] = "update"
-    record_key: str | list[str] | None = None
-    """Upstream field(s) identifying a record in the write ledger (default: the match_on
-    value, else the request's content hash)."""
-    mode: Literal["create", "upsert", "update_only", "mirror"] | None = None
-    on_removed: Literal["delete", "keep"] | None = None
-    max_deletes: int | float | None = None
-    mirror_matched: bool = False
-    max_concurrency: int | None = None
-    ledger: bool | str = True
-    """The write ledger: ``true`` (the Dagster instance's), ``false`` (none), or a SQLAlchemy
-    URL / SQLite path."""
-    automation_condition: Annotated[
-        dg.AutomationCondition | None,
-        dg.Resolver.default(
-            model_field_type=Optional[str],  # noqa: UP045
-            description='e.g. "{{ dg.AutomationCondition.eager() }}": write when upstream updates.',
-        ),
-    ] = None
-    group_name: str | None = "aha_writes"
-    description: str | None = None
-    fail_on_error: bool = True
-    """Fail the step (after both assets are stored) when any record failed or is ambiguous."""
-    max_failed: int | float | None = None
-    """Fail the step only above this many failed/ambiguous records (a count, or a ratio such
-    as ``0.05``); at or below it the step succeeds with a warning. Replaces ``fail_on_error``."""
-    dead_letter_check_severity: Literal["WARN", "ERROR"] = "ERROR"
-    """Severity of the dead-letter asset check (fails when the dead letter holds records)."""
-    sensor: bool = False
-    """Also build ``<name>_job`` and ``<name>_sensor`` (write when the upstream materializes)."""
-
-    def to_destination(self) -> AhaDestination:
-        fields = self.model_dump(exclude=_NOT_DESTINATION_FIELDS, exclude_none=True)
-        return AhaDestination(**fields)
-
-
-_NOT_DESTINATION_FIELDS = {
-    "name",
-    "ledger",
-    "upstream",
-    "automation_condition",
-    "group_name",
-    "description",
-    "fail_on_error",
-    "max_failed",
-    "dead_letter_check_severity",
-    "sensor",
-}
-
-
-class _TranslatingTranslator(DagsterAhaTranslator):
-    """The default translator with the component's ``translation`` applied on top."""
-
-    def __init__(self, fn: TranslationFn[AhaAssetProps]) -> None:
-        self._fn = fn
+    def __init__(self, component: AhaComponent) -> None:
+        self._component = component
 
     def get_asset_spec(self, props: AhaAssetProps) -> dg.AssetSpec:
-        return self._fn(super().get_asset_spec(props), props)
+        spec = self._component.get_asset_spec(props)
+        fn = self._component.translation
+        return fn(spec, props) if fn is not None else spec
 
 
 @dg.scaffold_with(AhaComponentScaffolder)
-class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
-    """Aha! record assets, pivot report assets and write-back destinations, from YAML.
+class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
+    """Aha! record assets, custom tables, pivot reports and write-back destinations, from YAML.
 
-    Builds, with no API call at load time: one ``multi_asset`` for ``streams`` (incremental
-    where Aha! supports ``updated_since``), one asset per entry of ``pivot_reports``, and for
-    each entry of ``destinations`` an outcome asset plus its dead-letter asset (and, with
-    ``sensor: true``, a write job and sensor). With ``subdomain`` (or ``base_url``) and
-    ``api_key`` it also binds an ``AhaResource`` under ``resource_key``.
+    A state-backed component: ``dg utils refresh-defs-state`` stores a snapshot of the account
+    (products, each product's custom tables, custom field definitions, the pivot reports'
+    columns); definitions are built from it with no API call at load time. From the state:
+    one asset per custom table (``custom_tables`` / ``exclude_custom_tables``), static product
+    partitions (``product_partitions: all``), typed column schemas with one column per custom
+    field. Without state the streams written in YAML load as they are.
+
+    Builds: one ``multi_asset`` for ``streams`` (incremental where Aha! supports
+    ``updated_since``), one asset per custom table and per entry of ``pivot_reports``, for each
+    entry of ``destinations`` an outcome asset plus its dead-letter asset (and, with ``sensor:
+    true``, a write job and sensor), and the connection check job ``<key_prefix>_verify``
+    (``GET /me``). With ``subdomain`` (or ``base_url``) and ``api_key`` it also binds an
+    ``AhaResource`` under ``resource_key``.
+
+    Subclass it to override ``get_asset_spec(props)`` (shape every asset spec),
+    ``execute(context, aha)`` (run a read step) or ``get_state_resource()`` (the account the
+    state is read from).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -217,29 +191,198 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
     max_retries: int | None = None
     timeout: float | None = None
     resource_key: str = "aha"
+    state_resource: str | None = None
+    """``package.module:function`` returning the ``AhaResource`` the state is read from, for a
+    component that binds no resource (the project binds ``resource_key`` itself). Imported only
+    by ``dg utils refresh-defs-state``, never while definitions load."""
 
     streams: list[str] = list(DEFAULT_STREAMS)
     key_prefix: list[str] = ["aha"]
     group_name: str | None = "aha"
     fields: dict[str, list[str]] | list[str] | None = None
+    """``fields=`` per stream (or one list for all); custom table assets are keyed by name."""
     incremental: bool = True
     lookback_minutes: float = 5.0
     pool: str | None = "aha"
+    product_partitions: ProductPartitionsOption = None
+    """``all`` (every product of the state), a list of product ids/prefixes, or ``dynamic``."""
 
+    custom_tables: Literal["all"] | list[AhaCustomTableModel | str] = "all"
+    """``all``: every custom table the state knows; or the tables to read (a key, or
+    ``{table_key, product_id, name}``). Named keys are also looked for when refreshing."""
+    exclude_custom_tables: list[str] = []
+    """Opt-out: ``key`` (every product) or ``PRODUCT/key`` entries."""
     pivot_reports: list[AhaPivotReportModel] = []
     destinations: list[AhaDestinationModel] = []
+    verify_job: bool = True
+    """Build ``<key_prefix>_verify``: ``GET /me``, reports the user and account."""
 
     translation: Annotated[
         TranslationFn[AhaAssetProps] | None,
         TranslationFnResolver[AhaAssetProps](template_vars_for_translation_fn=_props_template_vars),
     ] = None
 
+    defs_state: ResolvedDefsStateConfig = DefsStateConfigArgs(
+        management_type=DefsStateManagementType.LOCAL_FILESYSTEM, refresh_if_dev=False
+    )
+    """Where the state lives (default: the project's local state directory, refreshed only
+    by ``dg utils refresh-defs-state``: ``refresh_if_dev: false``, so no ``dg`` command
+    calls Aha! while loading)."""
+
+    _state: AhaAccountState | None = PrivateAttr(default=None)
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def defs_state_config(self) -> DefsStateConfig:
+        account = f"resource:{self.resource_key}"
+        for value in (self.subdomain, self.base_url):
+            if isinstance(value, dg.EnvVar):
+                account = f"env:{value.env_var_name}"
+                break
+            if value:
+                account = str(value)
+                break
+        default_key = f"{type(self).__name__}[{account}/{'/'.join(self.key_prefix)}]"
+        return DefsStateConfig.from_args(self.defs_state, default_key=default_key)
+
+    @property
+    def state(self) -> AhaAccountState | None:
+        """The snapshot the definitions were last built from (``None``: no state)."""
+        return self._state
+
+    def get_state_resource(self) -> AhaResource:
+        """The ``AhaResource`` the state is read from (default: the one this component binds).
+
+        Override it when the project binds its ``aha`` resource elsewhere (as the example
+        project does). ``EnvVar`` values are read when the state is refreshed.
+        """
+        if self.state_resource:
+            return import_resource(self.state_resource)
+        resource = self.build_resource()
+        if resource is None:
+            raise ValueError(
+                "AhaComponent: refreshing the state needs an account: set subdomain (or "
+                "base_url) and api_key in defs.yaml, or state_resource: "
+                '"package.module:function" returning the project\'s AhaResource (or override '
+                "get_state_resource() in a subclass)"
+            )
+        return resource
+
+    def _custom_table_candidates(self) -> list[tuple[str | None, str]]:
+        if self.custom_tables == "all":
+            return []
+        return [(t.product_id, t.table_key) for t in self._custom_table_models()]
+
+    def _custom_table_models(self) -> list[AhaCustomTableModel]:
+        if self.custom_tables == "all":
+            return []
+        return [
+            AhaCustomTableModel(table_key=t) if isinstance(t, str) else t
+            for t in self.custom_tables
+        ]
+
+    def fetch_state(self, client: AhaClient) -> AhaAccountState:
+        """Read the account snapshot through ``client`` (what ``refresh-defs-state`` stores)."""
+        return fetch_account_state(
+            client,
+            pivot_report_ids=[str(r.report_id) for r in self.pivot_reports],
+            custom_tables=self._custom_table_candidates(),
+        )
+
+    def write_state_to_path(self, state_path: Path) -> None:
+        with dg.build_resources({"aha": self.get_state_resource()}) as resources:
+            client = resources.aha.get_client()
+            state = self.fetch_state(client)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.write_text(state.to_json(), encoding="utf-8")
+        _log.info(
+            f"Aha! state of {state.account_url} refreshed in {state.requests} requests: "
+            f"{len(state.products)} products, {len(state.custom_tables)} custom tables, "
+            f"{len(state.custom_fields)} custom fields, {len(state.pivot_reports)} pivot reports"
+        )
+
+    def _read_state(self, state_path: Path | None) -> AhaAccountState | None:
+        if state_path is None or not state_path.exists():
+            return None
+        try:
+            state = AhaAccountState.from_json(state_path.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as exc:
+            _log.warning(
+                f"AhaComponent: the stored Aha! state at {state_path} cannot be read ({exc}); "
+                f"building without it. Run `{REFRESH_COMMAND}` to write it again."
+            )
+            return None
+        if state.version != STATE_VERSION:
+            _log.warning(
+                f"AhaComponent: the stored Aha! state has version {state.version} (this "
+                f"dagster-aha writes {STATE_VERSION}); run `{REFRESH_COMMAND}`."
+            )
+            return None
+        return state
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        if (
+            self.defs_state_config.management_type == DefsStateManagementType.LOCAL_FILESYSTEM
+            and not has_local_state_dir(context.project_root)
+        ):
+            # Not in a dg project (e.g. Python code building the component by hand): no state.
+            return self.build_defs_from_state(context, state_path=None)
+        return super().build_defs(context)
+
+    # -- overridable ------------------------------------------------------------------------
+
+    def get_asset_spec(self, props: AhaAssetProps) -> dg.AssetSpec:
+        """The ``AssetSpec`` of one Aha! asset (before ``translation``).
+
+        The default is ``DagsterAhaTranslator``'s spec plus the typed column schema the state
+        gives (``dagster/column_schema``). Override it in a subclass::
+
+            class MyAhaComponent(AhaComponent):
+                def get_asset_spec(self, props):
+                    spec = super().get_asset_spec(props)
+                    return spec.replace_attributes(owners=["team:product-ops"])
+        """
+        spec = DagsterAhaTranslator().get_asset_spec(props)
+        schema = self._column_schema(props)
+        if schema is not None:
+            spec = spec.merge_attributes(metadata=dict(TableMetadataSet(column_schema=schema)))
+        return spec
+
+    def execute(self, context: dg.AssetExecutionContext, aha: AhaResource) -> Iterator[Any]:
+        """Run one read step (records, a custom table or a pivot report) of this component.
+
+        Yields the step's ``MaterializeResult``s and check results. Override it to wrap the
+        read (logging, tagging, gating)::
+
+            class MyAhaComponent(AhaComponent):
+                def execute(self, context, aha):
+                    context.log.info("reading Aha!")
+                    yield from super().execute(context, aha)
+        """
+        body = self._bodies[context.op_execution_context.op_def.name]
+        yield from body(context)
+
     # -- building ---------------------------------------------------------------------------
 
+    _bodies: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     def _translator(self) -> DagsterAhaTranslator:
-        if self.translation is None:
-            return DagsterAhaTranslator()
-        return _TranslatingTranslator(self.translation)
+        return _ComponentTranslator(self)
+
+    def _column_schema(self, props: AhaAssetProps) -> dg.TableSchema | None:
+        state = self._state
+        if props.kind == "records":
+            stream = STREAMS.get(props.name)
+            if stream is None:
+                return None
+            return stream_schema(state, stream.name, props.fields, stream.required_keys)
+        if props.kind == "custom_table" and props.table_key:
+            return custom_table_schema(state, props.table_key, props.fields)
+        if props.kind == "pivot_report" and props.report_id and state is not None:
+            report = state.pivot_report(props.report_id)
+            return pivot_report_schema(report) if report is not None else None
+        return None
 
     def build_resource(self) -> AhaResource | None:
         """The ``AhaResource`` configured by this component, or ``None`` (bound elsewhere)."""
@@ -265,9 +408,58 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
             subdomain=self.subdomain, base_url=self.base_url, api_key=self.api_key, **options
         )
 
-    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+    def build_defs_from_state(
+        self, context: dg.ComponentLoadContext, state_path: Path | None
+    ) -> dg.Definitions:
+        state = self._read_state(state_path)
+        self._state = state
+        where = f" ({context.path})" if getattr(context, "path", None) else ""
+        if state is None:
+            _log.warning(
+                f"AhaComponent{where}: no Aha! state yet (never refreshed): building the "
+                "streams, custom tables and reports written in defs.yaml only, without custom "
+                f"tables, product partitions or custom field columns from the account. Run "
+                f"`{REFRESH_COMMAND}` in the project to read them (nothing calls Aha! while "
+                "definitions load)."
+            )
+        assets = self._build_read_assets(state)
+        if type(self).execute is not AhaComponent.execute:
+            self._bodies = {a.op.name: default_body(a) for a in assets}
+            assets = [wrap_with_execute(a, self.execute, self.resource_key) for a in assets]
+        destination_assets, jobs, sensors = build_destination_defs(
+            self.destinations,
+            resource_key=self.resource_key,
+            key_prefix=self.key_prefix,
+            pool=self.pool,
+        )
+        assets = [*assets, *destination_assets]
+        if self.verify_job:
+            jobs.append(
+                build_aha_verify_job(
+                    name=safe_name(*self.key_prefix, "verify"),
+                    resource_key=self.resource_key,
+                    pool=self.pool,
+                )
+            )
+        resource = self.build_resource()
+        return dg.Definitions(
+            assets=assets,
+            jobs=jobs,
+            sensors=sensors,
+            resources={self.resource_key: resource} if resource is not None else None,
+        )
+
+    def _build_read_assets(self, state: AhaAccountState | None) -> list[dg.AssetsDefinition]:
+        """The read assets: streams, custom tables, pivot reports (from YAML and the state)."""
         translator = self._translator()
-        assets: list[Any] = []
+        lookback = timedelta(minutes=self.lookback_minutes)
+        assets: list[dg.AssetsDefinition] = []
+        partitions = product_partition_keys(self.product_partitions, state)
+        if self.product_partitions == "all" and partitions is None:
+            _log.warning(
+                "AhaComponent: product_partitions: all needs the Aha! state (the product "
+                f"list); the streams are unpartitioned until `{REFRESH_COMMAND}` has run."
+            )
         if self.streams:
             assets.extend(
                 build_aha_assets(
@@ -277,12 +469,45 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     group_name=self.group_name,
                     fields=self.fields,
                     incremental=self.incremental,
-                    lookback=timedelta(minutes=self.lookback_minutes),
+                    lookback=lookback,
+                    product_partitions=partitions,
+                    translator=translator,
+                    pool=self.pool,
+                )
+            )
+        requested: Literal["all"] | list[tuple[str | None, str, str | None]] = (
+            "all"
+            if self.custom_tables == "all"
+            else [(t.product_id, t.table_key, t.name) for t in self._custom_table_models()]
+        )
+        tables, notes = select_custom_tables(requested, self.exclude_custom_tables, state)
+        for note in notes:
+            _log.warning(f"AhaComponent: {note}")
+        for table in tables:
+            table_fields = self.fields.get(table.name) if isinstance(self.fields, dict) else None
+            assets.append(
+                aha_custom_table_asset(
+                    table.product_id,
+                    table.table_key,
+                    name=table.name,
+                    resource_key=self.resource_key,
+                    key_prefix=self.key_prefix,
+                    group_name=self.group_name,
+                    fields=table_fields,
+                    incremental=self.incremental,
+                    lookback=lookback,
                     translator=translator,
                     pool=self.pool,
                 )
             )
         for report in self.pivot_reports:
+            known = state.pivot_report(str(report.report_id)) if state is not None else None
+            description = report.description
+            if description is None and known is not None and known.title:
+                description = (
+                    f"Aha! custom pivot report {known.title!r} ({report.report_id}, "
+                    f"{report.view} view)."
+                )
             assets.append(
                 aha_pivot_report_asset(
                     str(report.report_id),
@@ -294,59 +519,7 @@ class AhaComponent(dg.Component, dg.Model, dg.Resolvable):
                     group_name=self.group_name,
                     pool=self.pool,
                     translator=translator,
-                    description=report.description,
+                    description=description,
                 )
             )
-        jobs: list[Any] = []
-        sensors: list[dg.SensorDefinition] = []
-        for item in self.destinations:
-            destination = item.to_destination()
-            upstream = dg.AssetKey.from_user_string(item.upstream)
-            assets.extend(
-                _as_list(
-                    aha_destination_asset(
-                        destination,
-                        upstream=upstream,
-                        name=item.name,
-                        automation_condition=item.automation_condition,
-                        pool=self.pool,
-                        resource_key=self.resource_key,
-                        key_prefix=self.key_prefix,
-                        group_name=item.group_name,
-                        description=item.description,
-                        fail_on_error=item.fail_on_error,
-                        max_failed=item.max_failed,
-                        dead_letter_check_severity=item.dead_letter_check_severity,
-                        ledger=item.ledger,
-                    )
-                )
-            )
-            if item.sensor:
-                job = build_aha_write_job(
-                    destination,
-                    name=f"{item.name}_job",
-                    resource_key=self.resource_key,
-                    pool=self.pool,
-                    fail_on_error=item.fail_on_error,
-                    max_failed=item.max_failed,
-                    ledger=item.ledger,
-                )
-                jobs.append(job)
-                sensors.append(
-                    build_aha_write_sensor(
-                        destination, upstream=upstream, job=job, name=f"{item.name}_sensor"
-                    )
-                )
-        resource = self.build_resource()
-        return dg.Definitions(
-            assets=assets,
-            jobs=jobs,
-            sensors=sensors,
-            resources={self.resource_key: resource} if resource is not None else None,
-        )
-
-
-def _as_list(value: Any) -> Sequence[Any]:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
+        return assets

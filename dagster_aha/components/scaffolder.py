@@ -3,7 +3,9 @@
 Writes a ``defs.yaml`` that loads as is: the credentials are ``{{ env.* }}`` references, read
 when a run starts (not while definitions load), so the scaffolded component can be checked with
 ``dg check defs`` before the variables are set. The API key itself is never written to a file:
-only the name of the environment variable that holds it.
+only the name of the environment variable that holds it. It then prints the next steps: the
+connection check (``dg launch --job aha_verify``) and the state refresh (``dg utils
+refresh-defs-state``).
 """
 
 from __future__ import annotations
@@ -65,3 +67,23 @@ class AhaComponentScaffolder(dg.Scaffolder[AhaScaffoldParams]):
             "pool": "aha",
         }
         dg.scaffold_component(request, attributes)
+        print(next_steps(params))
+
+
+def next_steps(params: AhaScaffoldParams) -> str:
+    """What to run after scaffolding (printed by the scaffolder)."""
+    exports = []
+    if not params.subdomain:
+        exports.append(f"{params.subdomain_env_var}=<account name, acme for acme.aha.io>")
+    exports.append(f"{params.api_key_env_var}=<API key>")
+    return "\n".join(
+        [
+            "AhaComponent scaffolded. Next:",
+            "  export " + " ".join(exports),
+            "  dg launch --job aha_verify          # connection check: GET /me, shows user "
+            "and account",
+            "  dg utils refresh-defs-state         # reads products, custom tables, custom "
+            "fields, report columns",
+            "  dg check defs                       # loads from that state, no Aha! call",
+        ]
+    )

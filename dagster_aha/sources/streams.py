@@ -6,6 +6,12 @@ and the default ``fields=`` list. Aha! list items are thin by default (a feature
 no ``updated_at`` and no ``custom_fields``), so every stream asks for the fields an analyst needs,
 including parents, in the list request itself: no per-record detail requests are ever made.
 
+Every ``fields=`` name is a key of the record as Aha!'s OpenAPI document shows it (a name no
+documented record has is at best ignored by Aha! and answered 400 by the sandbox): products
+carry their hierarchy as ``children`` (there is no ``parent_id``), an idea's promotion is its
+``feature``, initiatives have no ``parent``, and teams have no ``created_at``/``updated_at``
+(so the teams stream is a full refresh).
+
 Facts: reference/aha-api.md §2.2, §3.2 and §10; Aha!'s OpenAPI document.
 """
 
@@ -57,6 +63,8 @@ class AhaStream:
         fields: default ``fields=`` list.
         required_keys: keys every record of this type must carry (asset check).
         description: human description used in the asset spec.
+        has_updated_at: the records carry ``updated_at`` (teams do not), so ``fields=`` lists
+            always ask for it.
     """
 
     name: str
@@ -67,6 +75,7 @@ class AhaStream:
     fields: tuple[str, ...]
     required_keys: tuple[str, ...]
     description: str
+    has_updated_at: bool = True
 
     @property
     def per_product_only(self) -> bool:
@@ -105,7 +114,7 @@ STREAMS: Mapping[str, AhaStream] = {
                 "name",
                 "product_line",
                 "workspace_type",
-                "parent_id",
+                "children",
                 "created_at",
                 "updated_at",
                 "custom_fields",
@@ -171,7 +180,6 @@ STREAMS: Mapping[str, AhaStream] = {
                 "categories",
                 "tags",
                 "feature",
-                "epic",
                 "url",
             ),
             required_keys=("id", "reference_num"),
@@ -207,7 +215,6 @@ STREAMS: Mapping[str, AhaStream] = {
                 "status",
                 "custom_fields",
                 "goals",
-                "parent",
                 "start_date",
                 "end_date",
                 "url",
@@ -243,11 +250,10 @@ STREAMS: Mapping[str, AhaStream] = {
                 "schedule",
                 "team_members",
                 "custom_fields",
-                "created_at",
-                "updated_at",
             ),
             required_keys=("id",),
             description="Aha! capacity-planning teams (full refresh; not in the default streams).",
+            has_updated_at=False,
         ),
     )
 }
@@ -306,9 +312,9 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
 
     ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
     stream, or a mapping from stream name to a list (streams not in the mapping keep their
-    defaults). ``"*"`` asks Aha! for every field. Otherwise ``id``, ``updated_at`` and the
-    stream's required keys are always added, since a ``fields`` list replaces Aha!'s default set
-    and the cursor and checks need them.
+    defaults). ``"*"`` asks Aha! for every field. Otherwise ``id``, ``updated_at`` (for records
+    that have one) and the stream's required keys are always added, since a ``fields`` list
+    replaces Aha!'s default set and the cursor and checks need them.
     """
     chosen: Sequence[str] | str
     if fields is None:
@@ -325,7 +331,8 @@ def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
     if "*" in names:
         return ("*",)
     out: list[str] = []
-    for f in (*stream.required_keys, "updated_at", *names):
+    always = ("updated_at",) if stream.has_updated_at else ()
+    for f in (*stream.required_keys, *always, *names):
         if f not in out:
             out.append(f)
     return tuple(out)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from dagster_aha.testing.errors import SandboxError
+from dagster_aha.testing.validation import validate_body
 
 if TYPE_CHECKING:
     from dagster_aha.testing.server import AhaSandbox
@@ -45,12 +46,20 @@ def no_content() -> Response:
 #: ``handler(sandbox, path_params, query, body) -> Response``
 Handler = Callable[["AhaSandbox", dict[str, str], dict[str, str], Any], Response]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+_SHAPES: dict[str, str] = {}
+
+
+def route_shape(pattern: str) -> str:
+    """A route regex's path with every parameter as ``*`` (``releases/*/features``): the key
+    that pairs a route with its operation in Aha!'s OpenAPI document."""
+    return _SHAPES.get(pattern) or re.sub(r"\(\?P<\w+>\[\^/\]\+\)", "*", pattern)
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``method`` on ``pattern`` (below ``/api/v1/``; ``:name``
     segments become path parameters). Routes are tried in registration order."""
     regex = re.compile(re.sub(r":(\w+)", r"(?P<\1>[^/]+)", pattern))
+    _SHAPES[regex.pattern] = re.sub(r":\w+", "*", pattern)
 
     def deco(fn: Handler) -> Handler:
         ROUTES.append((method, regex, fn))
@@ -67,6 +76,8 @@ def dispatch(sb: AhaSandbox, method: str, path: str, params: dict[str, str], bod
             continue
         path_matched = True
         if r_method == method:
+            if method in ("POST", "PUT"):
+                validate_body(method, route_shape(regex.pattern), body)
             return fn(sb, mt.groupdict(), params, body)
     if path_matched:
         return error_response(405, "Method not allowed")
@@ -75,17 +86,34 @@ def dispatch(sb: AhaSandbox, method: str, path: str, params: dict[str, str], bod
 
 # ---------------------------------------------------------------------------- query params
 def int_param(params: dict[str, str], name: str, default: int) -> int:
-    try:
-        return int(params.get(name, default))
-    except (TypeError, ValueError):
+    """A positive integer query parameter (``page``, ``per_page``); 400 when it is not one."""
+    raw = params.get(name)
+    if raw is None or raw == "":
         return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1 or value > 10**9:
+        raise SandboxError(400, f"{name} must be a positive integer, got {raw[:20]!r}")
+    return value
 
 
-def fields_param(params: dict[str, str]) -> list[str] | None:
+def fields_param(params: dict[str, str], known: frozenset[str] | None = None) -> list[str] | None:
+    """The ``fields=`` names; 400 for a name no record of the kind has (unless ``*``, where
+    Aha! documents extras such as ``*,watchers``)."""
     raw = params.get("fields")
     if not raw:
         return None
-    return [f.strip() for f in raw.split(",") if f.strip()]
+    fields = [f.strip() for f in raw.split(",") if f.strip()]
+    if not fields:
+        raise SandboxError(400, "fields must name at least one field")
+    if known is not None and "*" not in fields:
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            listed = ", ".join(repr(f[:40]) for f in unknown[:5])
+            raise SandboxError(400, f"Unknown field(s) in fields=: {listed}")
+    return fields
 
 
 def shape(rec: dict[str, Any], fields: list[str] | None, compact: Iterable[str] | None) -> Any:
@@ -97,27 +125,39 @@ def shape(rec: dict[str, Any], fields: list[str] | None, compact: Iterable[str] 
     return {k: rec[k] for k in fields if k in rec}
 
 
-# ---------------------------------------------------------------------------- bodies
-def list_response(
-    sb: AhaSandbox, kind: str, recs: list[dict[str, Any]], params: dict[str, str]
-) -> Response:
-    """One page of ``recs`` (``page``, ``per_page``, ``fields=``) with its pagination."""
-    per_page = max(1, min(int_param(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE))
-    page = max(1, int_param(params, "page", 1))
+def page_of(
+    recs: list[Any], params: dict[str, str], default_per_page: int = DEFAULT_PER_PAGE
+) -> tuple[list[Any], dict[str, int]]:
+    """The ``page``/``per_page`` slice of ``recs`` and its ``pagination`` object (``per_page``
+    above the maximum is capped, as on Aha!)."""
+    per_page = min(int_param(params, "per_page", default_per_page), MAX_PER_PAGE)
+    page = int_param(params, "page", 1)
     total = len(recs)
     chunk = recs[(page - 1) * per_page : page * per_page]
-    fields = fields_param(params)
-    compact = sb.state.kind(kind).compact_keys
+    return chunk, {
+        "total_records": total,
+        "total_pages": math.ceil(total / per_page),
+        "current_page": page,
+    }
+
+
+# ---------------------------------------------------------------------------- bodies
+def list_response(
+    sb: AhaSandbox,
+    kind: str,
+    recs: list[dict[str, Any]],
+    params: dict[str, str],
+    *,
+    compact: tuple[str, ...] | bool | None = True,
+) -> Response:
+    """One page of ``recs`` (``page``, ``per_page``, ``fields=``) with its pagination;
+    ``compact`` overrides the kind's compact keys (True: the kind's)."""
+    fields = fields_param(params, sb.state.known_fields(kind))
+    chunk, pagination = page_of(recs, params)
+    keys = sb.state.kind(kind).compact_keys if compact is True else compact
+    keys = keys if isinstance(keys, tuple) else None
     return json_response(
-        200,
-        {
-            kind: [shape(r, fields, compact) for r in chunk],
-            "pagination": {
-                "total_records": total,
-                "total_pages": math.ceil(total / per_page),
-                "current_page": page,
-            },
-        },
+        200, {kind: [shape(r, fields, keys) for r in chunk], "pagination": pagination}
     )
 
 

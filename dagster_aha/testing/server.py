@@ -67,6 +67,11 @@ _HTML_ERROR = (
 )
 
 
+def _reject_constant(name: str) -> Any:
+    """``NaN`` / ``Infinity`` are not JSON: a body holding them is malformed."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One request the sandbox received.
@@ -356,8 +361,8 @@ class AhaSandbox:
         bad_json = False
         if raw_body:
             try:
-                body = json.loads(raw_body)
-            except ValueError:
+                body = json.loads(raw_body, parse_constant=_reject_constant)
+            except (ValueError, RecursionError):
                 bad_json = True
                 body = raw_body[:200].decode("utf-8", "replace")
 

@@ -8,6 +8,9 @@ Run from ``example_project/``::
 Two runs of the example's Definitions, in a persistent Dagster instance under the data
 directory (so the second demo run reads incrementally):
 
+0. the state refresh of the Aha! component (what ``dg utils refresh-defs-state`` does):
+   products, custom tables, custom fields and report columns, so the definitions that follow
+   hold one asset per custom table and typed columns;
 1. the write flow: ``intake/feature_requests`` (the CSV) -> ``aha/intake_features`` (create the
    features, or update them when they already exist) + its dead letter;
 2. the read flow (``aha_read_job``): products, releases, features (incremental, merged by id),
@@ -35,6 +38,7 @@ import dagster as dg
 import duckdb
 
 from aha_example import settings
+from aha_example.state import forget_state, refresh_state
 
 WRITE_SELECTION = [dg.AssetKey(["intake", "feature_requests"])]
 WRITE_OUTCOME_KEY = dg.AssetKey(["aha", "intake_features"])
@@ -91,6 +95,7 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
         ):
             path.unlink(missing_ok=True)
         shutil.rmtree(home, ignore_errors=True)
+        forget_state()
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():
@@ -101,13 +106,16 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
     # Imported here so DAGSTER_HOME / AHA_EXAMPLE_DATA_DIR are settled first.
     from aha_example.definitions import defs as load_defs
 
-    defs = load_defs()
     target = (
         f"Aha! account {os.environ.get(settings.SUBDOMAIN_ENV)}.aha.io"
         if settings.uses_real_account()
         else f"the local Aha! sandbox (state: {settings.sandbox_state_path()})"
     )
     print(f"== dagster-aha demo against {target}", file=out)
+    print("-- 0/2 refresh the Aha! component's state (dg utils refresh-defs-state)", file=out)
+    keys = refresh_state()
+    print(f"   refreshed: {', '.join(keys)}", file=out)
+    defs = load_defs()
 
     summary: dict[str, Any] = {"target": target}
     with dg.DagsterInstance.get() as instance:
@@ -192,7 +200,9 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aha_example.demo", description=__doc__)
     parser.add_argument(
-        "--reset", action="store_true", help="forget earlier runs: sandbox state, DuckDB, history"
+        "--reset",
+        action="store_true",
+        help="forget earlier runs: sandbox state, DuckDB, history, component state",
     )
     parser.add_argument(
         "--data-dir",

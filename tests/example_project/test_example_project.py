@@ -119,6 +119,10 @@ def test_demo_end_to_end_twice_creates_no_duplicates(data_dir: Path) -> None:
     assert first["read"]["aha/products"]["rows"] == 2
     assert first["read"]["aha/features_by_release_report"]["rows"] > 0
     assert first["read"]["aha/features_by_status_pivot"]["rows"] > 0
+    # The demo refreshed the component's state first: one asset per custom table.
+    assert "refresh the Aha! component's state" in text
+    assert first["read"]["aha/custom_table_prj1_customers"]["table_rows"] == 3
+    assert first["read"]["aha/custom_table_prj2_customers"]["table_rows"] == 3
     assert first["intake_features"] == first["intake_distinct"] == 9
     assert first["status_rows"] > 0
     assert "DuckDB file: " in text and "Query it:" in text
@@ -135,6 +139,23 @@ def test_demo_end_to_end_twice_creates_no_duplicates(data_dir: Path) -> None:
     assert second["read"]["aha/features"]["sync_mode"] == "incremental"
     assert second["read"]["aha/features"]["table_rows"] == 240 + 9
     assert second["intake_features"] == second["intake_distinct"] == 9
+
+    # With the state stored, the definitions know the custom tables and still load offline.
+    def no_http(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"HTTP request while loading definitions: {request.url}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.adapters.HTTPAdapter, "send", no_http)
+        patch.setattr(AhaSandbox, "start", no_http)
+        defs = _load_defs()
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS | {
+        "aha/custom_table_prj1_customers",
+        "aha/custom_table_prj2_customers",
+    }
+    features = defs.resolve_asset_graph().get(dg.AssetKey(["aha", "features"]))
+    columns = {c.name for c in features.metadata["dagster/column_schema"].columns}
+    assert {"custom_fields__external_id", "custom_fields__priority"} <= columns
 
     # The one-line query the demo prints returns rows.
     with duckdb.connect(first["duckdb"], read_only=True) as conn:

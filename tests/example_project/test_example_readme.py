@@ -125,3 +125,16 @@ def test_default_streams_sentence_matches_the_code() -> None:
     assert sentence is not None
     names = re.findall(r"\w+", sentence.group(1).replace(" and ", " "))
     assert tuple(names) == DEFAULT_STREAMS
+
+
+def test_component_section_shows_the_refresh_and_verify_commands() -> None:
+    section = README.split("## Component quickstart (YAML)", 1)[1].split("\n## ", 1)[0]
+    commands = re.search(r"```bash\n(.*?)```", section, flags=re.S)
+    assert commands is not None
+    lines = [line.split("#")[0].strip() for line in commands.group(1).splitlines()]
+    assert "dg utils refresh-defs-state" in lines
+    assert "dg launch --job aha_verify" in lines
+    subclass = next(b for b in _python_blocks() if "class MyAhaComponent(AhaComponent)" in b)
+    scope: dict[str, object] = {}
+    exec(compile(subclass, "README component subclass", "exec"), scope)
+    assert issubclass(scope["MyAhaComponent"], AhaComponent)  # type: ignore[arg-type]

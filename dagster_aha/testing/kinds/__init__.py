@@ -6,6 +6,7 @@ package registers every route (``dagster_aha.testing.http.ROUTES``) in the order
 from __future__ import annotations
 
 from dagster_aha.testing.kinds import (
+    custom_field_definitions,
     custom_object_records,
     epics,
     features,
@@ -37,4 +38,4 @@ REGISTRY: dict[str, Kind] = {
 }
 SINGULAR_TO_PLURAL: dict[str, str] = {k.singular: k.name for k in REGISTRY.values()}
 
-__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "pivot_reports"]
+__all__ = ["REGISTRY", "SINGULAR_TO_PLURAL", "Kind", "custom_field_definitions", "pivot_reports"]

@@ -17,15 +17,39 @@ from dagster_aha.testing.http import (
     update_route,
 )
 from dagster_aha.testing.kinds.base import Kind
-from dagster_aha.testing.kinds.shared import custom_field
+from dagster_aha.testing.kinds.shared import custom_field, linked_record_ids, user_ref
 
 if TYPE_CHECKING:
     from dagster_aha.testing.server import AhaSandbox
     from dagster_aha.testing.state.core import SandboxState
 
-#: the account's custom tables: key -> [(field key, field name, field type)]
+#: the custom tables a new sandbox account has: key -> [(field key, field name, field type)];
+#: every product holds them. ``state.add_custom_table`` adds more (``state.custom_tables``).
 TABLES = {"customers": [("name", "Name", "string"), ("website", "Website", "url")]}
 CUSTOMERS = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries"]
+
+
+def default_custom_tables() -> dict[str, dict[str, Any]]:
+    """``state.custom_tables`` of a new account: ``TABLES``, in every product."""
+    return {
+        key: {"key": key, "name": key.capitalize(), "fields": [list(f) for f in fields]}
+        for key, fields in TABLES.items()
+    }
+
+
+def table_fields(state: SandboxState, key: str) -> list[tuple[str, str, str]]:
+    """``(field key, field name, field type)`` of the account's custom table ``key``."""
+    table = state.custom_tables.get(key)
+    return [tuple(f) for f in table["fields"]] if table else []  # type: ignore[misc]
+
+
+def product_has_table(state: SandboxState, prod: dict[str, Any], key: str) -> bool:
+    """Whether ``prod`` holds the custom table ``key`` (``products`` absent: every product)."""
+    table = state.custom_tables.get(key)
+    if table is None:
+        return False
+    products = table.get("products")
+    return products is None or prod["id"] in products or prod["reference_prefix"] in products
 
 
 def make_table_record(
@@ -48,9 +72,9 @@ def make_table_record(
         custom_fields=[],
         custom_object_links=[],
         linked_records=[],
-        created_by_user={"id": user["id"], "name": user["name"], "email": user["email"]},
+        created_by_user=user_ref(user),
     )
-    for fkey, fname, ftype in TABLES.get(key, []):
+    for fkey, fname, ftype in table_fields(state, key):
         if values and fkey in values:
             cf = custom_field(fkey, values[fkey], created, type_=ftype)
             cf["name"] = fname
@@ -73,15 +97,9 @@ def _create(
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
     if key != "custom_object_links":
         return False
-    if not isinstance(value, dict):
-        raise SandboxError(400, "custom_object_links must be an object")
     rec["custom_object_links"] = [
-        {
-            "key": k,
-            "record_type": "CustomObjectRecord",
-            "record_ids": [int(x) for x in (v or [])],
-        }
-        for k, v in value.items()
+        {"key": k, "record_type": "CustomObjectRecord", "record_ids": ids}
+        for k, ids in linked_record_ids(state, value).items()
     ]
     return True
 
@@ -93,7 +111,7 @@ KIND = Kind(
 
 def _table(sb: AhaSandbox, m: dict[str, str]) -> tuple[dict[str, Any], str]:
     prod = sb.state.require("products", m["pid"])
-    if m["key"] not in TABLES:
+    if not product_has_table(sb.state, prod, m["key"]):
         raise SandboxError(404, "Custom table not found")
     return prod, m["key"]
 

@@ -19,12 +19,14 @@ from dagster_aha.testing.kinds.shared import (
     HOST,
     custom_field,
     goal_refs,
+    initiative_ref,
     note,
     project_ref,
     record_ref,
     release_of,
     release_ref,
     set_tags,
+    user_list_field,
     user_ref,
 )
 
@@ -39,9 +41,10 @@ FEATURE_STATUSES = (
     ("Ready to develop", "#c5e1f7", False),
     ("In development", "#f9c87f", False),
     ("Ready to ship", "#b3e5b8", False),
-    ("Shipped", "#4ba84f", True),
+    ("Shipped", "#ecdd8f", True),
     ("Will not implement", "#999999", True),
 )
+COMPONENTS = ("web", "mobile", "api")
 COMPACT_KEYS = ("id", "reference_num", "name", "created_at", "url", "resource", "product_id")
 
 
@@ -91,7 +94,7 @@ def make_feature(
         release=release_ref(rel),
         master_feature=record_ref(epic) if epic else None,
         epic=record_ref(epic) if epic else None,
-        initiative=record_ref(initiative) if initiative else None,
+        initiative=initiative_ref(initiative) if initiative else None,
         goals=goal_refs(goal),
         assigned_to_user={"default_assignee": False, **user_ref(user)},
         requirements=[],
@@ -118,9 +121,16 @@ def make_feature(
         if n % 4 == 0
         else []
     )
+    reviewer = users[n % len(users)] if (users := state.snapshot("users")) else user
     r["custom_fields"] = [
         custom_field("external_id", None, created, type_="string"),
         *([custom_field("priority", priority, created)] if priority else []),
+        # typed fields as in the document's examples: a date, a number (a decimal string),
+        # a multi-choice list, a user list (ids with full_value and email_value)
+        custom_field("expected_completion_date", rel["release_date"], created, type_="date"),
+        custom_field("revenue", f"{(n * 100) % 1000}.0", created, type_="number"),
+        custom_field("component", [COMPONENTS[n % len(COMPONENTS)]], created, type_="array"),
+        user_list_field("reviewers", [reviewer], created),
     ]
     return r
 

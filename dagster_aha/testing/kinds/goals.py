@@ -16,7 +16,7 @@ from dagster_aha.testing.http import (
 )
 from dagster_aha.testing.kinds.base import Kind
 from dagster_aha.testing.kinds.initiatives import INITIATIVE_STATUSES
-from dagster_aha.testing.kinds.shared import API, HOST, note, project_ref
+from dagster_aha.testing.kinds.shared import API, HOST, note, project_ref, status_name
 
 if TYPE_CHECKING:
     from dagster_aha.testing.state.core import SandboxState
@@ -98,14 +98,26 @@ def _create(
     return make_goal(state, parent, name, ts, ts)
 
 
+def metric_note(
+    state: SandboxState, goal: dict[str, Any], current: Any, value: Any, ts: str
+) -> dict[str, Any] | None:
+    """A success metric's ``description``: a note object (as in the examples), or null."""
+    body = value.get("body") if isinstance(value, dict) else value
+    if body is None:
+        return None
+    if not isinstance(body, str):
+        raise SandboxError(422, "success_metric.description must be text")
+    if isinstance(current, dict):
+        return {**current, "body": body, "updated_at": ts}
+    return note(state, goal["id"], "StrategicImperativeMetric", body, ts)
+
+
 def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: str) -> bool:
     if key == "workflow_status":
-        name = value.get("name") or value.get("id") if isinstance(value, dict) else value
-        if not isinstance(name, str):
-            raise SandboxError(422, "workflow_status needs a name")
+        # a goal's status is its success metric's
         rec["success_metric"] = {
             **rec["success_metric"],
-            "workflow_status": state.status("goals", name),
+            "workflow_status": state.status("goals", status_name(value)),
         }
         return True
     if key == "success_metric" and isinstance(value, dict):
@@ -113,8 +125,10 @@ def _write(state: SandboxState, rec: dict[str, Any], key: str, value: Any, ts: s
         for k2, v2 in value.items():
             if k2 == "workflow_status":
                 sm["workflow_status"] = state.status("goals", str(v2))
-            elif k2 in ("name", "description"):
-                sm[k2] = v2
+            elif k2 == "name":
+                sm["name"] = v2
+            elif k2 == "description":
+                sm["description"] = metric_note(state, rec, sm.get("description"), v2, ts)
         rec["success_metric"] = sm
         return True
     return False

@@ -13,17 +13,26 @@ from dagster_aha.testing.http import (
     update_route,
 )
 from dagster_aha.testing.kinds.base import Kind
-from dagster_aha.testing.kinds.shared import API, HOST, goal_refs, note, project_ref, user_ref
+from dagster_aha.testing.kinds.shared import (
+    API,
+    HOST,
+    TIME_FRAMES,
+    goal_refs,
+    note,
+    project_ref,
+    user_ref,
+)
 
 if TYPE_CHECKING:
     from dagster_aha.testing.state.core import SandboxState
 
+TIME_FRAME_2018 = next(k for k, v in TIME_FRAMES.items() if v == "2018")
 #: also the statuses of goals
 INITIATIVE_STATUSES = (
     ("Not Started", "#dce7c6", False),
     ("On Track", "#ecdd8f", False),
     ("At Risk", "#f27474", False),
-    ("Done", "#4ba84f", True),
+    ("Done", "#ecdd8f", True),
 )
 
 
@@ -70,6 +79,7 @@ def make_initiative(
         releases=[],
         key_results=[],
         goals=goal_refs(goal),
+        time_frame={"id": TIME_FRAME_2018, "name": "2018"},
         url=f"{HOST}/initiatives/{ref}",
         resource=f"{API}/initiatives/{ref}",
         comments_count=0,

@@ -4,6 +4,7 @@ over the account's features, and the reports the sandbox is seeded with."""
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from dagster_aha.testing.errors import SandboxError
@@ -110,18 +111,27 @@ class _PivotCtx:
         return feat["id"]
 
     def cell(self, field: str, feat: dict[str, Any]) -> dict[str, Any]:
+        """One cell, as Aha!'s examples render it: ``html_value`` is the linked HTML,
+        ``rich_value`` the HTML without the link (products, references), the plain text
+        (names) or an object (statuses, with the status colour without ``#``)."""
         if field == "product":
             p = self.products[feat["product_id"]]
-            link = self._link(f"/projects/{p['reference_prefix']}", p["name"])
+            name = escape(p["name"])
+            rich = (
+                '<span class="project-name"><span><i class="fa-regular fa-browser" '
+                'style="display: table-cell; vertical-align: middle; padding-right: 5px; " '
+                f'data-title="{name}"></i></span><span>{name}</span></span>'
+            )
+            link = self._link(f"/projects/{p['reference_prefix']}", rich)
             return {
                 "id": int(p["id"]),
                 "plain_value": p["name"],
                 "html_value": link,
-                "rich_value": p["name"],
+                "rich_value": rich,
             }
         if field == "release":
             rel = self.releases.get(feat["release"]["id"], feat["release"])
-            link = self._link(f"/releases/{rel['reference_num']}", rel["name"])
+            link = self._link(f"/releases/{rel['reference_num']}", escape(rel["name"]))
             return {
                 "id": int(rel["id"]),
                 "plain_value": rel["name"],
@@ -130,18 +140,35 @@ class _PivotCtx:
             }
         if field == "status":
             st = feat["workflow_status"]
+            name = escape(st["name"])
             html = (
-                f'<span class="status-pill" style="border-color: {st["color"]};">'
-                f"{st['name']}</span>"
+                f'<span class="status-pill" title="{name}" style="color: var(--aha-color-text); '
+                f'border: none; background-color: {str(st["color"]).upper()}">{name}</span>'
             )
             return {
                 "id": int(feat["id"]),
                 "plain_value": st["name"],
                 "html_value": html,
-                "rich_value": {"id": int(st["id"]), "name": st["name"], "color": "727272"},
+                "rich_value": {
+                    "id": int(st["id"]),
+                    "name": st["name"],
+                    "color": str(st["color"]).lstrip("#"),
+                },
             }
         value = str(feat[field])
-        link = self._link(f"/features/{feat['reference_num']}", value)
+        if field == "reference_num":
+            rich = (
+                '<aha-record-reference record-type="Feature" size="small" '
+                f'icon-override="fa-solid fa-grid-2">{escape(value)}</aha-record-reference>'
+            )
+            link = self._link(f"/features/{feat['reference_num']}", rich)
+            return {
+                "id": int(feat["id"]),
+                "plain_value": value,
+                "html_value": link,
+                "rich_value": rich,
+            }
+        link = self._link(f"/features/{feat['reference_num']}", escape(value))
         return {
             "id": int(feat["id"]),
             "plain_value": value,

@@ -80,11 +80,22 @@ def release_ref(rel: dict[str, Any]) -> dict[str, Any]:
 
 
 def goal_refs(goal: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """A record's ``goals``: the compact goal reference the examples show, or none."""
+    """A record's ``goals``: the compact goal reference the examples show (with the goal's
+    ``description`` note), or none."""
     if not goal:
         return []
-    keys = ("id", "name", "url", "resource", "created_at")
+    keys = ("id", "name", "url", "resource", "created_at", "description")
     return [{k: goal[k] for k in keys}]
+
+
+def initiative_ref(init: dict[str, Any]) -> dict[str, Any]:
+    """The ``initiative`` a feature or epic embeds: a record reference plus the initiative's
+    ``description`` note and ``integration_fields``, as in the examples."""
+    return {
+        **record_ref(init),
+        "description": init["description"],
+        "integration_fields": init["integration_fields"],
+    }
 
 
 def record_ref(rec: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +130,17 @@ def custom_field(key: str, value: Any, ts: str, *, type_: str | None = None) -> 
     }
 
 
-def merge_custom_fields(rec: dict[str, Any], value: Any, ts: str) -> None:
+def user_list_field(key: str, users: list[dict[str, Any]], ts: str) -> dict[str, Any]:
+    """A user-list custom field: ``value`` ids, ``full_value`` users, ``email_value``."""
+    cf = custom_field(key, [u["id"] for u in users], ts, type_="array")
+    cf["full_value"] = [user_ref(u) for u in users]
+    cf["email_value"] = [u["email"] for u in users]
+    return cf
+
+
+def merge_custom_fields(
+    rec: dict[str, Any], value: Any, ts: str, state: SandboxState | None = None
+) -> None:
     """Apply a ``custom_fields`` write (object or ``[{key, value}]``) to ``rec``."""
     if isinstance(value, dict):
         items = list(value.items())
@@ -135,7 +156,12 @@ def merge_custom_fields(rec: dict[str, Any], value: Any, ts: str) -> None:
     for key, val in items:
         for i, cf in enumerate(fields):
             if cf.get("key") == key:
-                fields[i] = {**cf, "value": val, "updatedAt": ts[:19] + "Z"}
+                if "full_value" in cf and state is not None:
+                    # a user list: ids or emails in, ids + full_value + email_value out
+                    names = val if isinstance(val, list) else [] if val is None else [val]
+                    fields[i] = user_list_field(key, [find_user(state, v) for v in names], ts)
+                else:
+                    fields[i] = {**cf, "value": val, "updatedAt": ts[:19] + "Z"}
                 break
         else:
             fields.append(custom_field(str(key), val, ts))
@@ -184,3 +210,57 @@ def release_of(state: SandboxState, rec: dict[str, Any], value: Any) -> dict[str
     if rel is None or rel["product_id"] != rec["product_id"]:
         raise SandboxError(422, "Release not found in this product")
     return rel
+
+
+#: the account's time frames (goals, initiatives): id -> name
+TIME_FRAMES = {834757622: "2018", 813624702: "2019", 835121488: "2020"}
+
+
+def status_name(value: Any) -> str:
+    """The status a ``workflow_status`` write names: ``"Designed"`` or ``{"name": ...}``."""
+    name = value.get("name") or value.get("id") if isinstance(value, dict) else value
+    if not isinstance(name, str):
+        raise SandboxError(422, "workflow_status needs a name")
+    return name
+
+
+def time_frame(value: Any, current: Any) -> dict[str, Any]:
+    """A ``time_frame`` write: ``{"id": 813624702}`` or ``{"name": "2019"}`` of a known one."""
+    if not isinstance(value, dict):
+        raise SandboxError(422, "time_frame must be an object with an id or a name")
+    tf_id, name = value.get("id"), value.get("name")
+    for known_id, known_name in TIME_FRAMES.items():
+        if (tf_id is not None and str(tf_id) == str(known_id)) or (
+            tf_id is None and name is not None and str(name) == known_name
+        ):
+            return {"id": known_id, "name": known_name}
+    if tf_id is None and isinstance(name, (str, int)) and str(name).strip():
+        # a time frame by a new name (the documented goal example names "2015")
+        label = str(name).strip()[:60]
+        return {
+            "id": int(hashlib.sha256(f"tf:{label}".encode()).hexdigest()[:8], 16),
+            "name": label,
+        }
+    if tf_id is None and name is None and isinstance(current, dict):
+        return current
+    raise SandboxError(422, "Time frame not found")
+
+
+def linked_record_ids(state: SandboxState, value: Any) -> dict[str, list[int]]:
+    """A ``custom_object_links`` write: field key -> ids of existing custom table records."""
+    if not isinstance(value, dict):
+        raise SandboxError(400, "custom_object_links must be an object")
+    out: dict[str, list[int]] = {}
+    for key, ids in value.items():
+        if ids is None:
+            ids = []
+        if not isinstance(ids, list):
+            raise SandboxError(400, f"custom_object_links.{str(key)[:40]} must be an array")
+        found = []
+        for raw in ids:
+            rec = state.find("custom_object_records", str(raw))
+            if isinstance(raw, bool) or rec is None:
+                raise SandboxError(422, f"Custom table record {str(raw)[:40]!r} not found")
+            found.append(int(rec["id"]))
+        out[str(key)] = found
+    return out

@@ -29,5 +29,7 @@ def parse_ts(value: str) -> str:
             raise SandboxError(400, f"Invalid updated_since: {value[:40]!r}") from e
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone.utc)
-    ms = round(d.timestamp() * 1000)
-    return fmt_ts(ms)
+    try:
+        return fmt_ts(round(d.timestamp() * 1000))
+    except (OverflowError, OSError, ValueError) as e:  # years before 1 / after 9999 in UTC
+        raise SandboxError(400, f"Invalid updated_since: {value[:40]!r}") from e

@@ -20,6 +20,7 @@ from typing import Any
 from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds import REGISTRY, SINGULAR_TO_PLURAL
 from dagster_aha.testing.kinds.base import Kind
+from dagster_aha.testing.kinds.custom_object_records import default_custom_tables
 from dagster_aha.testing.kinds.pivot_reports import build_pivot_report
 from dagster_aha.testing.kinds.users import build_me
 from dagster_aha.testing.state import filters, writes
@@ -61,11 +62,17 @@ class SandboxState:
         self._tpl_json = {k: json.dumps(v) for k, v in _templates().items()}
         self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
         self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
+        self._fields: dict[str, set[str]] = {
+            k: set(self.template(spec.singular)) for k, spec in REGISTRY.items()
+        }
         self._counter = 0
         self._ref_counters: dict[str, int] = {}
         self._last_ms = 0
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
+        #: the account's custom tables: key -> {key, name, fields: [[key, name, type]],
+        #: products: [product ids/prefixes] (absent: every product)}
+        self.custom_tables: dict[str, dict[str, Any]] = default_custom_tables()
         self.me_id = ""
         if data is not None:
             self._restore(data)
@@ -102,12 +109,23 @@ class SandboxState:
         """Start the reference counter of a new product prefix (``PRJ3``)."""
         self._ref_counters.setdefault(prefix, 0)
 
+    @staticmethod
+    def wall_ms() -> int:
+        """The sandbox's now, in epoch milliseconds."""
+        return int(time.time() * 1000)
+
     def now(self) -> str:
-        """A strictly increasing wall-clock timestamp (for ``updated_at`` bumps)."""
+        """A strictly increasing timestamp for ``updated_at`` bumps: the wall clock, but always
+        after every timestamp the state already holds (seeded or written)."""
         with self.lock:
-            ms = max(int(time.time() * 1000), self._last_ms + 1)
+            ms = max(self.wall_ms(), self._last_ms + 1)
             self._last_ms = ms
             return fmt_ts(ms)
+
+    def advance_clock(self, ms: int) -> None:
+        """Make every later :meth:`now` come after ``ms`` (the newest seeded timestamp)."""
+        with self.lock:
+            self._last_ms = max(self._last_ms, ms)
 
     def status(self, kind: str, name: str) -> dict[str, Any]:
         """A copy of ``kind``'s workflow status named (or with the id) ``name`` (else 422)."""
@@ -127,6 +145,8 @@ class SandboxState:
     # ------------------------------------------------------------------ storage
     def store(self, kind: str, rec: dict[str, Any]) -> None:
         self._records[kind][rec["id"]] = rec
+        if not self._fields[kind].issuperset(rec):
+            self._fields[kind].update(rec)
         ref = rec.get(REGISTRY[kind].ref_key)
         if isinstance(ref, str):
             self._refs[kind][ref.upper()] = rec["id"]
@@ -136,6 +156,11 @@ class SandboxState:
         ref = rec.get(REGISTRY[kind].ref_key)
         if isinstance(ref, str):
             self._refs[kind].pop(ref.upper(), None)
+
+    def known_fields(self, kind: str) -> frozenset[str]:
+        """Every key a record of ``kind`` can have (what ``fields=`` may name)."""
+        with self.lock:
+            return frozenset(self._fields[SINGULAR_TO_PLURAL.get(kind, kind)])
 
     def find(self, kind: str, id_or_ref: str) -> dict[str, Any] | None:
         """The stored record (do not mutate it) by numeric id or reference key."""
@@ -207,6 +232,7 @@ class SandboxState:
                     "me_id": self.me_id,
                     "statuses": self.statuses,
                     "reports": self.reports,
+                    "custom_tables": self.custom_tables,
                     "records": {k: list(v.values()) for k, v in self._records.items()},
                 }
             )
@@ -221,6 +247,7 @@ class SandboxState:
         self.me_id = str(data["me_id"])
         self.statuses = data["statuses"]
         self.reports = data["reports"]
+        self.custom_tables = data.get("custom_tables", default_custom_tables())
         for kind in REGISTRY:
             for rec in data["records"].get(kind, []):
                 self.store(kind, rec)
@@ -307,6 +334,44 @@ class SandboxState:
         if where is not None:
             recs = [r for r in recs if where(r)]
         return filters.apply_filters(REGISTRY[kind], recs, params)
+
+    # ------------------------------------------------------------------ custom tables
+    def add_custom_table(
+        self,
+        key: str,
+        *,
+        name: str | None = None,
+        fields: list[tuple[str, str, str]] | None = None,
+        products: list[str] | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add a custom table to the account (an admin change "behind the client's back").
+
+        ``fields`` are ``(key, name, type)``; ``products`` the ids/prefixes holding it (None:
+        every product); ``records`` the ``custom_fields`` values of records to create in each
+        of those products. ``GET custom_field_definitions`` then lists its fields.
+        """
+        with self.lock:
+            table: dict[str, Any] = {
+                "key": key,
+                "name": name or key.replace("_", " ").capitalize(),
+                "fields": [list(f) for f in (fields or [("name", "Name", "string")])],
+            }
+            if products is not None:
+                table["products"] = list(products)
+            self.custom_tables[key] = table
+            for prod in self.snapshot("products"):
+                if products is not None and not (
+                    prod["id"] in products or prod["reference_prefix"] in products
+                ):
+                    continue
+                for values in records or []:
+                    self.create(
+                        "custom_object_records",
+                        {"custom_fields": values},
+                        parent=prod,
+                        table_key=key,
+                    )
 
     # ------------------------------------------------------------------ pivot reports
     def pivot_report(self, report_id: str, view: str, page: int, per_page: int) -> dict[str, Any]:

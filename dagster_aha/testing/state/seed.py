@@ -30,6 +30,34 @@ STATUS_KINDS = ("features", "epics", "releases", "ideas", "initiatives", "goals"
 VERBS = ["Improve", "Add", "Redesign", "Fix"]
 NOUNS = ["login", "search", "export", "billing", "reports"]
 TAGS = ["Engineering", "Design", "API", "Infrastructure", "Mobile", "Security"]
+#: a seeded record's updated_at is up to this many days after its created_at
+MAX_UPDATE_DAYS = 400
+DAY_MS = 24 * HOUR_MS
+
+
+#: Aha!'s workflow status categories (ids as in the document's examples), and the category
+#: of each seeded status name
+STATUS_CATEGORIES = {
+    "Not started": "573605243",
+    "In progress": "112353881",
+    "Done": "935706688",
+    "Shipped": "51383845",
+    "Will not do": "717273308",
+}
+CATEGORY_OF = {
+    "New": "Not started",
+    "Needs review": "Not started",
+    "Not Started": "Not started",
+    "Under consideration": "Not started",
+    "Shipped": "Shipped",
+    "Done": "Done",
+    "Will not implement": "Will not do",
+}
+
+
+def status_category(name: str) -> dict[str, str]:
+    category = CATEGORY_OF.get(name, "In progress")
+    return {"id": STATUS_CATEGORIES[category], "name": category}
 
 
 def seed_statuses(state: SandboxState) -> None:
@@ -41,10 +69,24 @@ def seed_statuses(state: SandboxState) -> None:
                 "position": i + 1,
                 "complete": complete,
                 "color": color,
-                "workflow_status_category": None,
+                "workflow_status_category": status_category(name),
             }
             for i, (name, color, complete) in enumerate(state.kind(kind).statuses)
         ]
+
+
+def seed_timeline(n_ticks: int, now_ms: int) -> tuple[int, int, int]:
+    """``(base, unit, end)`` of the seeded timeline: record *i* is created ``i`` units after
+    ``base`` (one hour, from 2019-01-01, unless that would not fit) and updated up to
+    ``MAX_UPDATE_DAYS * 24`` units later, and nothing is after ``end``, a day before the
+    sandbox's now: seeded data never comes from the future, however much of it there is."""
+    end = now_ms - DAY_MS
+    units = n_ticks + MAX_UPDATE_DAYS * 24
+    if BASE_MS + units * HOUR_MS <= end:
+        return BASE_MS, HOUR_MS, end
+    if end - BASE_MS >= units:  # squeeze the timeline between 2019 and now
+        return BASE_MS, (end - BASE_MS) // units, end
+    return end - units * HOUR_MS, HOUR_MS, end  # a clock before 2019: end at now
 
 
 def seed_state(state: SandboxState, n_products: int, n_releases: int, n_features: int) -> None:
@@ -52,12 +94,16 @@ def seed_state(state: SandboxState, n_products: int, n_releases: int, n_features
     their epics and features, ideas and custom table records; then teams and pivot reports."""
     rng = random.Random(f"seed:{state.seed}")
     seed_statuses(state)
-    clock = [BASE_MS]
+    n_ticks = len(USER_NAMES) + n_products * (1 + 2 + 2 + n_releases * (1 + 2 + n_features) + 5 + 3)
+    base, unit, end = seed_timeline(n_ticks, state.wall_ms())
+    clock = [base]
+    latest = [base]
 
     def tick(hours: int = 1) -> tuple[str, str]:
-        clock[0] += hours * HOUR_MS
+        clock[0] += hours * unit
         created = clock[0]
-        updated = created + rng.randrange(0, 400) * 24 * HOUR_MS
+        updated = min(created + rng.randrange(0, MAX_UPDATE_DAYS) * 24 * unit, end)
+        latest[0] = max(latest[0], updated)
         return fmt_ts(created), fmt_ts(updated)
 
     for i, name in enumerate(USER_NAMES):
@@ -124,3 +170,4 @@ def seed_state(state: SandboxState, n_products: int, n_releases: int, n_features
     for t in range(2):
         state.store("teams", make_team(state, f"Team {t + 1}", None, users[t % len(users)]))
     seed_reports(state)
+    state.advance_clock(latest[0])

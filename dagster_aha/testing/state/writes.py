@@ -12,8 +12,11 @@ from dagster_aha.testing.errors import SandboxError
 from dagster_aha.testing.kinds.shared import (
     READ_ONLY_KEYS,
     find_user,
+    linked_record_ids,
     merge_custom_fields,
     set_tags,
+    status_name,
+    time_frame,
     user_ref,
 )
 
@@ -33,7 +36,8 @@ def apply_changes(
         if spec.write is not None and spec.write(state, rec, key, value, ts):
             continue
         apply_common(state, kind, rec, key, value, ts)
-    rec["updated_at"] = ts
+    if "updated_at" in rec:  # teams have no updated_at in Aha!'s records
+        rec["updated_at"] = ts
 
 
 def apply_common(
@@ -41,12 +45,11 @@ def apply_common(
 ) -> None:
     """One key of a write body, by the rules all kinds share."""
     if key == "custom_fields":
-        merge_custom_fields(rec, value, ts)
+        merge_custom_fields(rec, value, ts, state)
     elif key == "custom_object_links":
         # on records other than custom object records, links are custom fields of ids
-        if not isinstance(value, dict):
-            raise SandboxError(400, "custom_object_links must be an object")
-        merge_custom_fields(rec, {k: [str(x) for x in (v or [])] for k, v in value.items()}, ts)
+        links = linked_record_ids(state, value)
+        merge_custom_fields(rec, {k: [str(x) for x in ids] for k, ids in links.items()}, ts)
     elif key == "description":
         body = value.get("body") if isinstance(value, dict) else value
         desc = rec.get("description")
@@ -54,23 +57,24 @@ def apply_common(
             rec["description"] = {**desc, "body": body, "updated_at": ts}
         else:
             rec["description"] = body
-    elif key == "workflow_status":
-        name = value.get("name") or value.get("id") if isinstance(value, dict) else value
-        if not isinstance(name, str):
-            raise SandboxError(422, "workflow_status needs a name")
-        rec["workflow_status"] = state.status(kind, name)
+    elif key == "workflow_status" and state.kind(kind).statuses:
+        rec["workflow_status"] = state.status(kind, status_name(value))
     elif key == "tags" and state.kind(kind).taggable:
-        tags = value.split(",") if isinstance(value, str) else list(value or [])
-        set_tags(rec, [str(t) for t in tags])
+        if isinstance(value, str):
+            tags: list[Any] = value.split(",")
+        elif isinstance(value, list):
+            tags = value
+        elif value is None:
+            tags = []
+        else:
+            raise SandboxError(422, "tags must be a comma-separated string or an array")
+        set_tags(rec, [str(t) for t in tags if isinstance(t, (str, int, float))])
     elif key == "assigned_to_user" and "assigned_to_user" in rec:
         rec["assigned_to_user"] = (
             {"default_assignee": False, **user_ref(find_user(state, value))} if value else None
         )
-    elif key == "time_frame" and "time_frame" in rec and isinstance(value, dict):
-        rec["time_frame"] = {
-            "id": int(value.get("id") or 0) or rec["time_frame"]["id"],
-            "name": value.get("name", rec["time_frame"]["name"]),
-        }
+    elif key == "time_frame" and "time_frame" in rec:
+        rec["time_frame"] = time_frame(value, rec.get("time_frame"))
     elif key in READ_ONLY_KEYS:
         return
     elif (
