@@ -100,6 +100,7 @@ def aha_destination_asset(
     ledger: LedgerOption = True,
     max_failed: MaxFailed = None,
     dead_letter_check_severity: Literal["WARN", "ERROR"] = "ERROR",
+    dry_run: bool | None = None,
 ) -> dg.AssetsDefinition:
     """Write the upstream asset's value (a list of dicts) to ``destination``.
 
@@ -117,9 +118,12 @@ def aha_destination_asset(
     when it holds records. A dry run (``dry_run``) stores the :class:`WritePlan` as the outcome
     table (totals and a Markdown sample in the metadata). The outcome metadata also carries
     planned vs done counts, the requests used, and ``dagster/column_lineage`` from each upstream
-    column to the Aha! field it feeds.
+    column to the Aha! field it feeds. ``dry_run=True``: every materialization is a dry run
+    unless run config says otherwise.
     """
-    limit = failure_limit(fail_on_error, max_failed)
+    limit = failure_limit(
+        fail_on_error, max_failed if max_failed is not None else destination.max_failed
+    )
     severity = dg.AssetCheckSeverity(dead_letter_check_severity)
     upstream_key = dg.AssetKey.from_coercible(upstream)
     prefix = list(key_prefix)
@@ -170,7 +174,7 @@ def aha_destination_asset(
             destination,
             resource_key,
             records,
-            config.dry_run,
+            config.dry_run if config.dry_run is not None else dry_run,
             ledger,
         )
         dead = report.dead_letter_rows()

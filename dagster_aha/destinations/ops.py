@@ -208,6 +208,10 @@ def _log_summary(context: dg.OpExecutionContext, report: WriteReport) -> None:
         )
 
 
+def _max_failed(max_failed: MaxFailed, destination: AhaDestination) -> MaxFailed:
+    return max_failed if max_failed is not None else destination.max_failed
+
+
 def run_write(
     context: dg.OpExecutionContext,
     destination: AhaDestination,
@@ -256,6 +260,7 @@ def build_aha_write_op(
     tags: Mapping[str, str] | None = None,
     ledger: LedgerOption = True,
     max_failed: MaxFailed = None,
+    dry_run: bool | None = None,
 ) -> dg.OpDefinition:
     """An op writing its ``records`` input to ``destination``; its output is the WriteReport.
 
@@ -267,8 +272,9 @@ def build_aha_write_op(
     ``fail_on_error`` (``True`` = ``max_failed=0``) when given. A run carrying an error (mirror
     deletes above ``max_deletes``) fails too. The output of a dry run carries the
     :class:`WritePlan` (``report.plan``).
+    ``dry_run=True``: every run is a dry run unless run config says otherwise.
     """
-    limit = failure_limit(fail_on_error, max_failed)
+    limit = failure_limit(fail_on_error, _max_failed(max_failed, destination))
 
     @dg.op(
         name=name,
@@ -282,7 +288,8 @@ def build_aha_write_op(
     def _write(
         context: dg.OpExecutionContext, config: AhaWriteConfig, records: list
     ) -> Iterator[dg.Output[WriteReport]]:
-        report = run_write(context, destination, resource_key, records, config.dry_run, ledger)
+        is_dry = config.dry_run if config.dry_run is not None else dry_run
+        report = run_write(context, destination, resource_key, records, is_dry, ledger)
         yield dg.Output(report, metadata=report_metadata(report))
         enforce_guardrails(context, report, limit, _failure)
 
@@ -309,6 +316,7 @@ def build_aha_write_job(
     resource_defs: Mapping[str, Any] | None = None,
     ledger: LedgerOption = True,
     max_failed: MaxFailed = None,
+    dry_run: bool | None = None,
 ) -> dg.JobDefinition:
     """A job ``<name>_records`` -> ``<name>`` that writes records given by run config.
 
@@ -372,6 +380,7 @@ def build_aha_write_job(
         pool=pool,
         fail_on_error=fail_on_error,
         max_failed=max_failed,
+        dry_run=dry_run,
         ledger=ledger,
     )
 

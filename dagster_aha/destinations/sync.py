@@ -60,6 +60,9 @@ class SyncOptions(BaseModel):
     """Mirror: the most deletes one run may make, a count (``50``) or a ratio of the
     destination's records in the ledger (``0.1``); above it nothing is deleted and the run
     reports an error (a Dagster step fails after finishing)."""
+    max_failed: int | float | None = None
+    """Dagster steps (op, job, asset) fail after finishing above this many failed/ambiguous
+    records, a count or a ratio of the input (a builder's ``max_failed=`` wins)."""
     mirror_matched: bool = Field(default=False)
     """Mirror: also delete records this destination did not create but matched (``match_on``)
     and updated. Off by default: mirror never touches a record the ledger did not create."""
@@ -127,8 +130,9 @@ class SyncOptions(BaseModel):
                 )
         elif self.on_removed is not None or self.max_deletes is not None or self.mirror_matched:
             errors.append("on_removed, max_deletes and mirror_matched apply to mode='mirror' only")
-        try:
-            check_threshold("max_deletes", self.max_deletes)
-        except ValueError as exc:
-            errors.append(str(exc))
+        for name in ("max_deletes", "max_failed"):
+            try:
+                check_threshold(name, getattr(self, name))
+            except ValueError as exc:
+                errors.append(str(exc))
         return errors

@@ -17,6 +17,7 @@ from dagster_aha.destinations import (
     WriteReport,
     aha_destination_asset,
     build_aha_write_job,
+    build_aha_write_op,
 )
 from dagster_aha.testing import AhaSandbox
 
@@ -216,3 +217,25 @@ def test_component_yaml_reaches_modes_thresholds_and_dry_run(
     assert [r["action"] for r in planned.output_for_node("aha__preview", "outcomes")] == [
         "create"
     ] * 3
+
+
+def test_builder_dry_run_and_destination_max_failed(
+    aha_sandbox: AhaSandbox, tmp_path: Path
+) -> None:
+    write = build_aha_write_op(
+        dest(max_failed=1), name="push_op", ledger=str(tmp_path / "l.sqlite"), dry_run=True
+    )
+
+    @dg.op
+    def source() -> list:
+        return [*rows(2), {"ext": "no-title"}]
+
+    @dg.job
+    def pipeline() -> None:
+        write(source())
+
+    result = pipeline.execute_in_process(resources={"aha": aha_sandbox.resource()})
+    assert result.success  # 1 failed record, within the destination's max_failed=1
+    report = result.output_for_node("push_op")
+    assert report.dry_run and report.plan.totals["create"] == 2 and report.plan.totals["fail"] == 1
+    assert [r.method for r in aha_sandbox.requests] == ["GET"]
