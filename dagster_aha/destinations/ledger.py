@@ -19,19 +19,31 @@ have been applied. The schema is created on first use and versioned (``aha_write
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from dagster_aha.destinations.ledger_rows import (
+    ADDED_COLUMNS,
+    LEDGER_STATES,
+    SCHEMA_VERSION,
+    Claim,
+    LedgerEntry,
+    LedgerState,
+    ledger_key,
+    meta_table,
+    metadata,
+    rows_table,
+    sha,
+    to_entry,
+)
 
 __all__ = [
     "LEDGER_STATES",
@@ -44,124 +56,10 @@ __all__ = [
     "ledger_key",
 ]
 
-LedgerState = Literal["claimed", "sent", "succeeded", "failed", "ambiguous"]
-LEDGER_STATES: tuple[str, ...] = ("claimed", "sent", "succeeded", "failed", "ambiguous")
-SCHEMA_VERSION = 2
-"""1: the first schema. 2: adds ``origin``, ``sent_body`` and ``path_values`` (nullable; a
-version-1 table is upgraded in place with ``ALTER TABLE ... ADD COLUMN``)."""
 #: Environment variable with the SQLAlchemy URL of the ledger Dagster runs use by default.
 LEDGER_URL_ENV = "DAGSTER_AHA_WRITE_LEDGER_URL"
 DEFAULT_FILENAME = "aha_write_ledger.sqlite"
 _ERROR_LIMIT = 2000
-
-_metadata = sa.MetaData()
-_rows = sa.Table(
-    "aha_write_ledger",
-    _metadata,
-    sa.Column("destination_hash", sa.String(64), primary_key=True),
-    sa.Column("key_hash", sa.String(64), primary_key=True),
-    sa.Column("destination", sa.Text, nullable=False),
-    sa.Column("record_key", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("request_hash", sa.String(64)),
-    sa.Column("request_kind", sa.String(16)),
-    sa.Column("sent_hash", sa.String(64)),
-    sa.Column("aha_id", sa.String(64)),
-    sa.Column("reference_num", sa.String(255)),
-    sa.Column("url", sa.Text),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("run_id", sa.String(255)),
-    sa.Column("owner", sa.String(64)),
-    sa.Column("heartbeat_at", sa.Float),
-    sa.Column("sent_at", sa.Float),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("error", sa.Text),
-    sa.Column("version", sa.Integer, nullable=False),
-    # schema version 2 (sync modes, diffs, mirror): nullable, added to older tables in place
-    sa.Column("origin", sa.String(16)),
-    sa.Column("sent_body", sa.Text),
-    sa.Column("path_values", sa.Text),
-)
-#: Columns added after version 1, in order: (name, DDL type).
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("origin", "VARCHAR(16)"),
-    ("sent_body", "TEXT"),
-    ("path_values", "TEXT"),
-)
-sa.Index("aha_write_ledger_owner", _rows.c.owner)
-_meta = sa.Table(
-    "aha_write_ledger_meta",
-    _metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(255), nullable=False),
-)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def ledger_key(value: Any) -> str:
-    """The canonical text of a record key (JSON, sorted keys): ``7`` and ``"7"`` differ."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One ledger row (timestamps in seconds since the epoch)."""
-
-    destination: str
-    record_key: str
-    state: LedgerState
-    request_hash: str | None
-    request_kind: str | None
-    sent_hash: str | None
-    """Content hash of the last request that succeeded (for "unchanged" diffs)."""
-    aha_id: str | None
-    reference_num: str | None
-    url: str | None
-    attempts: int
-    run_id: str | None
-    owner: str | None
-    heartbeat_at: float | None
-    sent_at: float | None
-    created_at: float
-    updated_at: float
-    error: str | None
-    version: int
-    origin: str | None = None
-    """``created``: this destination created the Aha! record; ``matched``: it found an existing
-    one (``match_on``) and only updated it (mirror never deletes those unless told so)."""
-    sent_body: str | None = None
-    """JSON of the record body (unwrapped) of the last request that succeeded (field diffs)."""
-    path_values: str | None = None
-    """JSON of the decoded path parameters of that request (a mirror delete's path)."""
-
-    def held_by_other(self, owner: str, timeout: float, now: float | None = None) -> bool:
-        """Held by another writer that heart-beat within ``timeout`` seconds."""
-        if self.owner is None or self.owner == owner:
-            return False
-        now = time.time() if now is None else now
-        return self.heartbeat_at is not None and now - self.heartbeat_at < timeout
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The result of :meth:`WriteLedger.claim`.
-
-    ``acquired``: the caller now owns the row. ``previous``: the row as it was before (``None``
-    for a new row); its ``state`` says what the caller must resolve (``sent``/``ambiguous``: a
-    request may already have been applied). When not acquired, ``previous`` is the live holder.
-    """
-
-    acquired: bool
-    previous: LedgerEntry | None
-
-
-def _entry(row: Any) -> LedgerEntry:
-    m = row._mapping
-    return LedgerEntry(**{f: m[f] for f in LedgerEntry.__dataclass_fields__})
 
 
 class WriteLedger:
@@ -243,7 +141,7 @@ class WriteLedger:
                 return
             for attempt in range(5):
                 try:
-                    _metadata.create_all(self._engine, checkfirst=True)
+                    metadata.create_all(self._engine, checkfirst=True)
                     break
                 except (IntegrityError, OperationalError, ProgrammingError):
                     # another process created the tables at the same moment
@@ -253,22 +151,24 @@ class WriteLedger:
             self._add_missing_columns()
             with self._engine.connect() as conn:
                 found = conn.execute(
-                    sa.select(_meta.c.value).where(_meta.c.name == "schema_version")
+                    sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
                 ).scalar()
             if found is None:
                 try:
                     with self._engine.begin() as conn:
                         conn.execute(
-                            _meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
+                            meta_table.insert().values(
+                                name="schema_version", value=str(SCHEMA_VERSION)
+                            )
                         )
                 except IntegrityError:
                     pass  # another writer recorded it first
             elif int(found) < SCHEMA_VERSION:
                 with self._engine.begin() as conn:
                     conn.execute(
-                        _meta.update()
-                        .where(_meta.c.name == "schema_version")
-                        .where(_meta.c.value == found)
+                        meta_table.update()
+                        .where(meta_table.c.name == "schema_version")
+                        .where(meta_table.c.value == found)
                         .values(value=str(SCHEMA_VERSION))
                     )
             elif int(found) > SCHEMA_VERSION:
@@ -281,14 +181,16 @@ class WriteLedger:
     def _add_missing_columns(self) -> None:
         """Upgrade an older table in place: add the nullable columns it lacks."""
         for attempt in range(5):
-            present = {c["name"] for c in sa.inspect(self._engine).get_columns(_rows.name)}
-            missing = [(n, t) for n, t in _ADDED_COLUMNS if n not in present]
+            present = {c["name"] for c in sa.inspect(self._engine).get_columns(rows_table.name)}
+            missing = [(n, t) for n, t in ADDED_COLUMNS if n not in present]
             if not missing:
                 return
             try:
                 with self._engine.begin() as conn:
                     for name, ddl in missing:
-                        conn.execute(sa.text(f"ALTER TABLE {_rows.name} ADD COLUMN {name} {ddl}"))
+                        conn.execute(
+                            sa.text(f"ALTER TABLE {rows_table.name} ADD COLUMN {name} {ddl}")
+                        )
             except (OperationalError, ProgrammingError):
                 # another process added them at the same moment: look again
                 if attempt == 4:
@@ -300,7 +202,7 @@ class WriteLedger:
         self._ensure_schema()
         with self._engine.connect() as conn:
             value = conn.execute(
-                sa.select(_meta.c.value).where(_meta.c.name == "schema_version")
+                sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
             ).scalar()
         return int(value or SCHEMA_VERSION)
 
@@ -309,15 +211,18 @@ class WriteLedger:
     @staticmethod
     def _pk(destination: str, record_key: str) -> sa.ColumnElement[bool]:
         return sa.and_(
-            _rows.c.destination_hash == _sha(destination), _rows.c.key_hash == _sha(record_key)
+            rows_table.c.destination_hash == sha(destination),
+            rows_table.c.key_hash == sha(record_key),
         )
 
     def get(self, destination: str, record_key: str) -> LedgerEntry | None:
         """The row of one record, or ``None``."""
         self._ensure_schema()
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(_rows).where(self._pk(destination, record_key))).first()
-        return _entry(row) if row is not None else None
+            row = conn.execute(
+                sa.select(rows_table).where(self._pk(destination, record_key))
+            ).first()
+        return to_entry(row) if row is not None else None
 
     def entries(
         self, destination: str, *, states: Sequence[str] | None = None
@@ -325,23 +230,23 @@ class WriteLedger:
         """Every row of a destination (optionally only some states), by record key."""
         self._ensure_schema()
         query = (
-            sa.select(_rows)
-            .where(_rows.c.destination_hash == _sha(destination))
-            .order_by(_rows.c.key_hash)
+            sa.select(rows_table)
+            .where(rows_table.c.destination_hash == sha(destination))
+            .order_by(rows_table.c.key_hash)
         )
         if states is not None:
-            query = query.where(_rows.c.state.in_(list(states)))
+            query = query.where(rows_table.c.state.in_(list(states)))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         for row in rows:
-            yield _entry(row)
+            yield to_entry(row)
 
     def destinations(self) -> list[str]:
         """The destination identities that have rows."""
         self._ensure_schema()
         with self._engine.connect() as conn:
             return sorted(
-                r[0] for r in conn.execute(sa.select(_rows.c.destination).distinct()).all()
+                r[0] for r in conn.execute(sa.select(rows_table.c.destination).distinct()).all()
             )
 
     def counts(self, destination: str) -> dict[str, int]:
@@ -350,9 +255,9 @@ class WriteLedger:
         with self._engine.connect() as conn:
             found = dict(
                 conn.execute(
-                    sa.select(_rows.c.state, sa.func.count())
-                    .where(_rows.c.destination_hash == _sha(destination))
-                    .group_by(_rows.c.state)
+                    sa.select(rows_table.c.state, sa.func.count())
+                    .where(rows_table.c.destination_hash == sha(destination))
+                    .group_by(rows_table.c.state)
                 ).all()
             )
         return {s: int(found.get(s, 0)) for s in LEDGER_STATES}
@@ -380,9 +285,9 @@ class WriteLedger:
             try:
                 with self._engine.begin() as conn:
                     conn.execute(
-                        _rows.insert().values(
-                            destination_hash=_sha(destination),
-                            key_hash=_sha(record_key),
+                        rows_table.insert().values(
+                            destination_hash=sha(destination),
+                            key_hash=sha(record_key),
                             destination=destination,
                             record_key=record_key,
                             state="claimed",
@@ -406,9 +311,9 @@ class WriteLedger:
                 return Claim(acquired=False, previous=current)
             with self._engine.begin() as conn:
                 result = conn.execute(
-                    _rows.update()
+                    rows_table.update()
                     .where(self._pk(destination, record_key))
-                    .where(_rows.c.version == current.version)
+                    .where(rows_table.c.version == current.version)
                     .values(
                         owner=owner,
                         run_id=run_id,
@@ -427,10 +332,10 @@ class WriteLedger:
         now = time.time()
         with self._engine.begin() as conn:
             result = conn.execute(
-                _rows.update()
+                rows_table.update()
                 .where(self._pk(destination, record_key))
-                .where(_rows.c.owner == owner)
-                .values(updated_at=now, version=_rows.c.version + 1, **values)
+                .where(rows_table.c.owner == owner)
+                .values(updated_at=now, version=rows_table.c.version + 1, **values)
             )
         return result.rowcount == 1
 
@@ -458,7 +363,7 @@ class WriteLedger:
                 "request_kind": request_kind,
                 "sent_at": now,
                 "heartbeat_at": now,
-                "attempts": _rows.c.attempts + 1,
+                "attempts": rows_table.c.attempts + 1,
             },
         )
 
@@ -511,7 +416,7 @@ class WriteLedger:
         now = time.time()
         with self._engine.begin() as conn:
             result = conn.execute(
-                _rows.update().where(_rows.c.owner == owner).values(heartbeat_at=now)
+                rows_table.update().where(rows_table.c.owner == owner).values(heartbeat_at=now)
             )
         return int(result.rowcount or 0)
 
@@ -520,7 +425,7 @@ class WriteLedger:
         not happen: the next run then sends it)."""
         self._ensure_schema()
         with self._engine.begin() as conn:
-            result = conn.execute(_rows.delete().where(self._pk(destination, record_key)))
+            result = conn.execute(rows_table.delete().where(self._pk(destination, record_key)))
         return result.rowcount == 1
 
     def close(self) -> None:

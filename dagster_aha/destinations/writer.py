@@ -11,112 +11,32 @@ absent ``settle_seconds`` after the lost attempt, and otherwise stays ``ambiguou
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dagster_aha.client.errors import (
-    AhaAmbiguousWriteError,
-    AhaConnectionError,
-    AhaError,
-    AhaNotFoundError,
-    AhaRateLimitError,
-    AhaResponseError,
-    AhaServerError,
-    AhaTimeoutError,
-)
+from dagster_aha.client.errors import AhaNotFoundError
 from dagster_aha.client.urls import quote_segment
 from dagster_aha.destinations.claims import Acquired, ClaimLost, LedgerSession
 from dagster_aha.destinations.destination import AhaDestination, RenderedRequest
 from dagster_aha.destinations.diff import FieldChange, changes_text, diff_bodies, diff_fields
-from dagster_aha.destinations.keys import MISSING, index_key, is_blank, raw_match_value, same_key
+from dagster_aha.destinations.keys import index_key
 from dagster_aha.destinations.ledger import LedgerEntry
+from dagster_aha.destinations.outcomes import (
+    STATUS_FOR_KIND,
+    TRANSIENT,
+    Counter,
+    error_outcome,
+    parse_response,
+)
 from dagster_aha.destinations.render import request_dict
 from dagster_aha.destinations.report import WriteOutcome
+from dagster_aha.destinations.scopes import LOOKUP_FIELDS, ScopeIndex, ScopeLookups
 
 if TYPE_CHECKING:
     from dagster_aha.client import AhaClient
 
-LOOKUP_FIELDS = "id,reference_num,name,custom_fields,url"
-_TRANSIENT = (AhaRateLimitError, AhaServerError, AhaTimeoutError, AhaConnectionError)
-_STATUS_FOR_KIND = {"create": "created", "update": "updated", "delete": "deleted"}
-#: A POST answered with one of these may have been applied by Aha! (or behind a gateway).
-UNKNOWN_POST_STATUSES = (500, 502, 503, 504)
-
-
-def unknown_post_result(exc: BaseException) -> bool:
-    """True when a failed POST may nevertheless have been applied."""
-    if isinstance(exc, AhaAmbiguousWriteError):
-        return True
-    if isinstance(exc, AhaServerError) and exc.status in UNKNOWN_POST_STATUSES:
-        return True
-    return _unreadable_2xx(exc)
-
-
-def _unreadable_2xx(exc: BaseException) -> bool:
-    return isinstance(exc, AhaResponseError) and exc.status is not None and 200 <= exc.status < 300
-
-
-def error_outcome(index: int, exc: BaseException, *, match_on: bool, post: bool) -> WriteOutcome:
-    if not post and _unreadable_2xx(exc):
-        # the server applied the update/delete but its answer could not be read; sending the
-        # same PUT/DELETE again is harmless
-        return WriteOutcome(
-            index=index,
-            status="ambiguous",
-            http_status=exc.status if isinstance(exc, AhaError) else None,
-            error=f"{exc} (the server accepted the write but its answer could not be read)",
-            retryable=True,
-        )
-    if post and unknown_post_result(exc):
-        status = exc.status if isinstance(exc, AhaError) else None
-        if isinstance(exc, AhaResponseError):
-            why = "the server accepted the create but its answer could not be read"
-        elif status in (500, 503):
-            why = f"HTTP {status}: the server may have applied the create before failing"
-        else:
-            why = "the create may or may not have happened (no usable response)"
-        hint = (
-            "not re-sent in this run; the next run looks it up by its match_on key"
-            if match_on
-            else "it was not re-sent (no match_on to look it up)"
-        )
-        return WriteOutcome(
-            index=index,
-            status="ambiguous",
-            http_status=status,
-            error=f"{exc} ({why}; {hint})",
-            retryable=match_on,
-        )
-    if isinstance(exc, AhaError):
-        return WriteOutcome(
-            index=index,
-            status="failed",
-            http_status=exc.status,
-            error=str(exc),
-            retryable=isinstance(exc, _TRANSIENT),
-        )
-    return WriteOutcome(
-        index=index, status="failed", error=f"{type(exc).__name__}: {exc}", retryable=False
-    )
-
-
-def parse_response(
-    response: Any, wrap_key: str | None
-) -> tuple[str | None, str | None, str | None]:
-    if not isinstance(response, Mapping):
-        return None, None, None
-    body = response.get(wrap_key) if wrap_key and wrap_key in response else response
-    if not isinstance(body, Mapping):
-        return None, None, None
-    raw_id, ref, url = body.get("id"), body.get("reference_num"), body.get("url")
-    return (
-        str(raw_id) if raw_id is not None else None,
-        str(ref) if ref is not None else None,
-        str(url) if url is not None else None,
-    )
+__all__ = ["LOOKUP_FIELDS", "Counter", "Writer"]
 
 
 def mark_retry(out: WriteOutcome, prev: LedgerEntry) -> WriteOutcome:
@@ -128,35 +48,7 @@ def mark_retry(out: WriteOutcome, prev: LedgerEntry) -> WriteOutcome:
     return out
 
 
-class Counter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def add(self, n: int = 1) -> None:
-        with self._lock:
-            self.value += n
-
-
-class Unverifiable(Exception):
-    """A listing did not return the match field: absence of a key cannot be verified."""
-
-
-@dataclass
-class ScopeIndex:
-    """Existing records of one create scope, keyed by the exact upsert value."""
-
-    path: str
-    list_key: str
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-    missing_field: int = 0
-    """Listed records that did not carry the match field at all."""
-    loaded: bool = False
-    error: BaseException | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class Writer:
+class Writer(ScopeLookups):
     def __init__(
         self,
         client: AhaClient,
@@ -169,10 +61,7 @@ class Writer:
         self.calls = calls
         self.session = session
         self.wrap_key = destination.effective_wrap_key
-        self.lookup_fields = LOOKUP_FIELDS
-        """``fields=`` of look-ups: the id fields plus every field sent (for the diff)."""
-        self._scopes: dict[str, ScopeIndex] = {}
-        self._scopes_lock = threading.Lock()
+        super().__init__()
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -199,22 +88,40 @@ class Writer:
     def handle(self, index: int, req: RenderedRequest) -> WriteOutcome:
         if self.session is None:
             return self._plain(index, req)
-        got = self.session.acquire(index, req)
+
+        def not_sent(error: str) -> WriteOutcome:
+            return WriteOutcome(
+                index=index,
+                status="failed",
+                retryable=True,
+                error=error,
+                match_key=req.match_key,
+                request=self._request(req),
+            )
+
+        try:
+            got = self.session.acquire(index, req)
+        except Exception as exc:
+            return not_sent(
+                f"the write ledger is unavailable ({type(exc).__name__}: {exc}); not sent"
+            )
         if isinstance(got, WriteOutcome):
             got.request = got.request or self._request(req)
             return got
         try:
             out = self._claimed(index, req, got)
         except ClaimLost as exc:
-            return WriteOutcome(
-                index=index,
-                status="failed",
-                retryable=True,
-                error=str(exc),
-                match_key=req.match_key,
-                request=self._request(req),
+            return not_sent(str(exc))
+        except Exception as exc:  # the ledger failed while marking the record sent
+            return not_sent(
+                f"the write ledger failed before sending ({type(exc).__name__}: {exc}); not sent"
             )
-        self.session.finish(req, out, got.previous)
+        try:
+            self.session.finish(req, out, got.previous)
+        except Exception as exc:
+            # the outcome stands; the row stays "sent", so a later run looks it up first
+            note = f"the write ledger could not record this outcome ({type(exc).__name__})"
+            out.detail = f"{out.detail}; {note}" if out.detail else note
         return out
 
     def _plain(self, index: int, req: RenderedRequest) -> WriteOutcome:
@@ -352,7 +259,7 @@ class Writer:
             aha_id = next(iter(req.path_values.values()), None)  # the record the path named
         return WriteOutcome(
             index=index,
-            status=_STATUS_FOR_KIND[req.kind],  # type: ignore[arg-type]
+            status=STATUS_FOR_KIND[req.kind],  # type: ignore[arg-type]
             http_status=204 if response is None else 200,
             aha_id=aha_id,
             reference_num=ref,
@@ -362,92 +269,6 @@ class Writer:
         )
 
     # -- upsert -------------------------------------------------------------------------
-
-    def scope(self, path: str) -> ScopeIndex:
-        with self._scopes_lock:
-            idx = self._scopes.get(path)
-            if idx is None:
-                endpoint = self.dest.endpoint
-                assert endpoint is not None
-                idx = ScopeIndex(path=path, list_key=endpoint.list_key)
-                self._scopes[path] = idx
-            return idx
-
-    def _on_page(self, _info: Any) -> None:
-        self.calls.add()
-
-    def ensure_loaded(self, idx: ScopeIndex) -> None:
-        """List the scope into the index, once per run."""
-        assert self.dest.match_on is not None
-        with idx.lock:
-            if idx.loaded:
-                return
-            if idx.error is not None:
-                raise idx.error
-            try:
-                for rec in self.client.iter_records(
-                    idx.path,
-                    fields=self.lookup_fields,
-                    record_key=idx.list_key,
-                    on_page=self._on_page,
-                ):
-                    raw = raw_match_value(rec, self.dest.match_on)
-                    if raw is MISSING:
-                        idx.missing_field += 1
-                    elif not is_blank(raw):
-                        idx.entries.setdefault(index_key(raw), rec)
-            except Exception as exc:
-                idx.error = exc
-                raise
-            idx.loaded = True
-
-    def _lookup_params(self, raw: Any) -> dict[str, Any]:
-        match_on = self.dest.match_on or ""
-
-        def text(v: Any) -> str:
-            if isinstance(v, bool):
-                return "true" if v else "false"
-            if isinstance(v, float) and v.is_integer():
-                return str(int(v))
-            return str(v)
-
-        value: Any = [text(v) for v in raw] if isinstance(raw, list | tuple) else text(raw)
-        if match_on.startswith("custom_fields."):
-            return {f"custom_fields[{match_on[len('custom_fields.') :]}]": value}
-        if match_on == "name":
-            return {"q": value}
-        return {}
-
-    def recheck(self, idx: ScopeIndex, req: RenderedRequest) -> dict[str, Any] | None:
-        """Targeted look-up of one key (``custom_fields[<key>]=<raw value>`` or ``q=<name>``);
-        results are filtered again here, exactly, so a server that ignores the filter only
-        returns more records. Raises :class:`Unverifiable` when records lack the field."""
-        assert self.dest.match_on is not None
-        missing = 0
-        for rec in self.client.iter_records(
-            idx.path,
-            params=self._lookup_params(req.match_raw),
-            fields=self.lookup_fields,
-            record_key=idx.list_key,
-            on_page=self._on_page,
-        ):
-            raw = raw_match_value(rec, self.dest.match_on)
-            if raw is MISSING:
-                missing += 1
-            elif same_key(raw, req.match_raw):
-                with idx.lock:
-                    idx.entries.setdefault(index_key(raw), rec)
-                return rec
-        if missing:
-            raise Unverifiable(self._unverifiable(idx.path, missing))
-        return None
-
-    def _unverifiable(self, path: str, missing: int) -> str:
-        return (
-            f"could not verify that no record with this key exists: the listing of {path} "
-            f"did not return {self.dest.match_on!r} for {missing} record(s) (the server "
-            "ignored fields=?); nothing was created"
-        )
 
     def upsert_one(self, index: int, req: RenderedRequest) -> WriteOutcome:
         assert req.match_key is not None
@@ -461,7 +282,7 @@ class Writer:
                 http_status=getattr(exc, "status", None),
                 error=f"could not list existing records of {req.path} for match_on "
                 f"{self.dest.match_on!r} (nothing was created): {exc}",
-                retryable=isinstance(exc, _TRANSIENT),
+                retryable=isinstance(exc, TRANSIENT),
                 match_key=req.match_key,
                 request=self._request(req),
             )
