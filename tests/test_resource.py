@@ -18,7 +18,7 @@ def _fresh() -> None:
 
 
 def test_fields_and_defaults() -> None:
-    r = AhaResource(subdomain="acme", api_key=SECRET)
+    r = AhaResource(subdomain="acme", api_key=dg.EnvVar("AHA_API_KEY"))
     assert (
         r.timeout,
         r.max_retries,
@@ -32,18 +32,21 @@ def test_fields_and_defaults() -> None:
     assert 'EnvVar("AHA_API_KEY")' in desc
 
 
-def test_get_client_cached_and_configured() -> None:
-    r = AhaResource(
+def test_get_client_cached_and_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AHA_API_KEY", SECRET)
+    configured = AhaResource(
         subdomain="acme",
-        api_key=SECRET,
+        api_key=dg.EnvVar("AHA_API_KEY"),
         user_agent="me (me@x.io)",
         per_page=50,
         max_concurrency=2,
         disable_mailers=False,
         timeout=7,
     )
-    c = r.get_client()
-    assert isinstance(c, AhaClient) and c is r.get_client()
+    with dg.build_resources({"aha": configured}) as res:
+        r = res.aha
+        c = r.get_client()
+        assert isinstance(c, AhaClient) and c is r.get_client()
     assert (c.base_url, c.per_page, c.max_concurrency, c.disable_mailers, c.timeout) == (
         "https://acme.aha.io",
         50,
@@ -55,7 +58,7 @@ def test_get_client_cached_and_configured() -> None:
 
 
 def test_key_never_in_repr_or_str() -> None:
-    r = AhaResource(subdomain="acme", api_key=SECRET)
+    r = AhaResource(base_url="http://127.0.0.1:9", api_key=SECRET)
     assert SECRET not in repr(r) and SECRET not in str(r)
     assert SECRET not in repr(r.get_client()) and SECRET not in str(r.get_client())
     r2 = AhaResource(subdomain="acme", api_key=dg.EnvVar("AHA_API_KEY"))
@@ -63,12 +66,13 @@ def test_key_never_in_repr_or_str() -> None:
 
 
 def test_invalid_settings_raise_before_requests() -> None:
+    key = dg.EnvVar("AHA_API_KEY")
     with pytest.raises(ValueError):
-        AhaResource(subdomain="evil.com/", api_key=SECRET).get_client()
+        AhaResource(subdomain="evil.com/", api_key=key).get_client()
     with pytest.raises(ValueError):
-        AhaResource(base_url="http://example.com", api_key=SECRET).get_client()
+        AhaResource(base_url="http://example.com", api_key=key).get_client()
     with pytest.raises(ValueError):
-        AhaResource(subdomain="a", base_url="https://a.aha.io", api_key=SECRET).get_client()
+        AhaResource(subdomain="a", base_url="https://a.aha.io", api_key=key).get_client()
 
 
 def test_verify_calls_me(httpserver: HTTPServer) -> None:

@@ -10,8 +10,10 @@ from dagster_aha.client.errors import (
     AhaNotFoundError,
     AhaRateLimitError,
     AhaResponseError,
+    AhaResponseTooLargeError,
     AhaServerError,
     AhaTimeoutError,
+    AhaWaitBudgetError,
     parse_error_message,
 )
 from dagster_aha.client.models import (
@@ -58,8 +60,10 @@ __all__ = [
     "AhaNotFoundError",
     "AhaRateLimitError",
     "AhaResponseError",
+    "AhaResponseTooLargeError",
     "AhaServerError",
     "AhaTimeoutError",
+    "AhaWaitBudgetError",
     "ClientStats",
     "CustomTableRecord",
     "Epic",

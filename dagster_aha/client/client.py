@@ -16,21 +16,32 @@ from typing import Any, Literal
 import requests
 import requests.auth
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from dagster_aha.client.errors import (
     AhaAmbiguousWriteError,
     AhaConnectionError,
     AhaError,
     AhaResponseError,
+    AhaResponseTooLargeError,
     AhaTimeoutError,
     body_excerpt,
     error_for_status,
 )
+from dagster_aha.client.headers import check_headers
 from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
 from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, parse_reset
+from dagster_aha.client.scrub import Redactor
+from dagster_aha.client.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AttemptDeadlineExceeded,
+    DeadlineAdapter,
+    ResponseTooLarge,
+    send_attempt,
+    settle_environment,
+)
 from dagster_aha.client.urls import API_PREFIX, check_api_path, quote_segment, resolve_base_url
+from dagster_aha.client.waits import DEFAULT_WAIT_BUDGET, WaitBudget, requested_wait
 from dagster_aha.version import __version__
 
 __all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
@@ -39,25 +50,11 @@ logger = logging.getLogger("dagster_aha.client")
 
 MAX_PER_PAGE = 200
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-#: Headers a caller may never set per request: the key goes only where the client sends it.
-PROTECTED_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "host", "content-length"}
-)
 
 
 def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:
-    if not headers:
-        return None
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ValueError("request headers must be strings")
-        if name.lower() in PROTECTED_HEADERS:
-            raise ValueError(f"header {name!r} cannot be set per request")
-        if any(c in name + value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} contains a control character")
-        out[name] = value
-    return out
+    """Per-request headers, names normalised and checked (never auth/host/framing/method)."""
+    return check_headers(headers) or None
 
 
 #: Statuses after which a POST's outcome is unknown (a gateway answered, not Aha! itself).
@@ -121,6 +118,8 @@ def _classify(exc: requests.RequestException) -> Literal["not_sent", "timeout", 
     ``timeout``: the request was sent and the response did not arrive in time.
     ``broken``: the connection broke after (or while) sending.
     """
+    if isinstance(exc, AttemptDeadlineExceeded):
+        return "timeout" if exc.sent else "not_sent"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "not_sent"
     chain = list(_cause_chain(exc))
@@ -150,6 +149,11 @@ def _fields_param(fields: str | Sequence[str] | None) -> str | None:
     return ",".join(parts)
 
 
+def _asked(resp: requests.Response) -> float | None:
+    """What ``Retry-After`` asks for, uncapped (for the wait budget)."""
+    return requested_wait(resp.headers)
+
+
 def _retry_after(resp: requests.Response) -> float | None:
     """Seconds to wait from ``Retry-After`` (or ``X-Ratelimit-Reset``), if present."""
     now = time.time()
@@ -170,6 +174,7 @@ class _BearerAuth(requests.auth.AuthBase):
 
     def __init__(self, key: str) -> None:
         self._header = f"Bearer {key}"
+        self.redactor = Redactor(key)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = self._header
@@ -179,9 +184,8 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(<redacted>)"
 
     def scrub(self, data: bytes) -> bytes:
-        """``data`` with the key replaced by ``<redacted>`` (a server may echo it back)."""
-        key = self._header[len("Bearer ") :].encode()
-        return data.replace(key, b"<redacted>") if key in data else data
+        """``data`` with the key, in any encoding a server may echo it in, redacted."""
+        return self.redactor.bytes(data)
 
 
 class _ShrinkPage(Exception):
@@ -203,7 +207,13 @@ class AhaClient:
             on a loopback address (local sandboxes). No path, query or credentials.
         user_agent: Your own product and contact, e.g. ``"acme-sync (ops@acme.com)"``;
             Aha! asks for a contact. Sent as ``"<user_agent> dagster-aha/<version>"``.
-        timeout: Seconds per HTTP attempt (connect and read).
+        timeout: Deadline in seconds of one HTTP attempt as a whole: connect, send, response
+            headers and the whole body (a server sending slowly cannot stretch it).
+        wait_budget: Seconds one request may spend waiting between its attempts in total
+            (back-offs, ``Retry-After``, 429 pauses); a wait that would go beyond it raises
+            :class:`AhaWaitBudgetError` instead. Default 300.
+        max_response_bytes: Largest response body read (decoded bytes); a larger 2xx body
+            raises :class:`AhaResponseTooLargeError` (not retried). Default 64 MiB.
         max_retries: Retries per request for 5xx/connection/timeouts (GET/PUT/DELETE); 429s
             have their own budget of the same size. 400/401/403/404/422 are never retried.
         per_page: Default page size of list calls (capped at 200).
@@ -217,6 +227,9 @@ class AhaClient:
             60/time_scale s "minute"): for simulators with compressed time such as
             ``AhaSandbox(time_scale=...)``. Keep 1.0 for Aha! itself.
         rate_limiter: A :class:`RateLimiter` to use instead of the process-wide one.
+        session: A ``requests.Session`` to use. Its proxy settings (and, with ``trust_env``,
+            the proxy/CA-bundle environment, read once here) apply to https accounts; a
+            loopback account never goes through a proxy.
     """
 
     def __init__(
@@ -238,6 +251,8 @@ class AhaClient:
         time_scale: float = 1.0,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
+        wait_budget: float = DEFAULT_WAIT_BUDGET,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = resolve_base_url(subdomain, base_url)
         if not isinstance(api_key, str) or not api_key.strip():
@@ -250,8 +265,14 @@ class AhaClient:
             raise ValueError("max_retries must be >= 0")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0")
+        if not timeout > 0 or timeout == float("inf"):
+            raise ValueError("timeout must be a finite number of seconds > 0")
+        if not wait_budget >= 0 or wait_budget == float("inf"):
+            raise ValueError("wait_budget must be a finite number of seconds >= 0")
+        if int(max_response_bytes) < 1024:
+            raise ValueError("max_response_bytes must be >= 1024")
+        self.wait_budget = float(wait_budget)
+        self.max_response_bytes = int(max_response_bytes)
         self.subdomain = subdomain
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
@@ -275,9 +296,10 @@ class AhaClient:
         self._stats = _Stats()
         self._session = session or requests.Session()
         pool = max(10, self.max_concurrency * 2)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        settle_environment(self._session, self.base_url)
         self._session.auth = _BearerAuth(api_key)
         self._session.headers.update(
             {
@@ -326,6 +348,11 @@ class AhaClient:
         auth = self._session.auth
         return auth.scrub(data) if isinstance(auth, _BearerAuth) else data
 
+    def redact(self, text: str) -> str:
+        """``text`` with this client's key redacted in every encoded form (for messages)."""
+        auth = self._session.auth
+        return auth.redactor.text(text) if isinstance(auth, _BearerAuth) else text
+
     def _backoff(self, attempt: int) -> float:
         cap = min(self.backoff_max, self.backoff_base * (2**attempt))
         return random.uniform(0, cap)
@@ -353,7 +380,12 @@ class AhaClient:
         shrink_on_504: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send with rate limiting and retries; return a 2xx response or raise AhaError."""
+        """Send with rate limiting and retries; return a 2xx response or raise AhaError.
+
+        Each attempt has ``timeout`` seconds in total (body included) and reads at most
+        ``max_response_bytes``; the waits between attempts share ``wait_budget``. The body of
+        the returned response has the key redacted in every encoded form.
+        """
         method = method.upper()
         url = self.url_for(path)
         query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
@@ -363,33 +395,60 @@ class AhaClient:
         for k, v in list(query.items()):
             if isinstance(v, bool):
                 query[k] = "true" if v else "false"
-        shown_url = requests.Request(method, url, params=query).prepare().url or url
+        shown_url = self.redact(requests.Request(method, url, params=query).prepare().url or url)
         failures = 0
         limited = 0
+        budget = WaitBudget(self.wait_budget, method, shown_url)
+        own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
-            self._limiter.acquire()
+            paced = self._limiter.acquire()
+            budget.add(paced - own_wait)
+            own_wait = 0.0
             start = time.monotonic()
             try:
-                resp = self._session.request(
+                resp = send_attempt(
+                    self._session,
                     method,
                     url,
                     params=query,
                     json=json,
-                    headers=dict(headers) if headers else None,
+                    headers=headers,
                     timeout=self.timeout,
-                    allow_redirects=False,
+                    max_bytes=self.max_response_bytes,
                 )
+            except ResponseTooLarge as big:
+                status = big.response.status_code
+                self._count(status)
+                self._limiter.update_from_headers(
+                    big.response.headers, time.monotonic() - start, status=status
+                )
+                size = big.declared if big.declared is not None else big.read
+                raise AhaResponseTooLargeError(
+                    status,
+                    method,
+                    shown_url,
+                    f"the response body is larger than max_response_bytes={big.limit} "
+                    f"({'declared ' if big.declared is not None else 'over '}{size} bytes); "
+                    "it was not read"
+                    + ("" if method == "GET" else ": the request itself may have been applied")
+                    + " (ask for fewer records or fields, or raise max_response_bytes)",
+                    limit=big.limit,
+                    size=size,
+                ) from None
             except requests.RequestException as exc:
                 self._count(None)
                 self._limiter.update_from_headers({})  # the attempt is over (ends slow start)
                 kind = _classify(exc)
-                reason = f"{type(exc).__name__}" + (
-                    " (read timeout)"
-                    if kind == "timeout"
-                    else " (connect failed)"
-                    if kind == "not_sent"
-                    else " (connection broken)"
-                )
+                if isinstance(exc, AttemptDeadlineExceeded):
+                    reason = f"timed out ({exc})"
+                else:
+                    reason = f"{type(exc).__name__}" + (
+                        " (read timeout)"
+                        if kind == "timeout"
+                        else " (connect failed)"
+                        if kind == "not_sent"
+                        else " (connection broken)"
+                    )
                 if method == "POST" and kind != "not_sent":
                     raise AhaAmbiguousWriteError(
                         None,
@@ -407,6 +466,7 @@ class AhaClient:
                         f"{reason} after {failures + 1} attempt(s)",
                     ) from None
                 wait = self._backoff(failures)
+                budget.take(wait, why=f"a retry after {reason}")
                 failures += 1
                 self._count_retry()
                 logger.warning(
@@ -420,6 +480,7 @@ class AhaClient:
                 )
                 self._sleep(wait)
                 continue
+            resp._content = self._scrub(resp.content)
             status = resp.status_code
             self._count(status)
             self._limiter.update_from_headers(resp.headers, time.monotonic() - start, status=status)
@@ -431,18 +492,16 @@ class AhaClient:
             if status == 429:
                 hinted = _retry_after(resp)
                 if limited >= self.max_retries:
-                    raise error_for_status(
-                        status,
-                        method,
-                        shown_url,
-                        self._scrub(resp.content),
-                        resp.headers.get("Content-Type"),
-                        retry_after=hinted,
-                    )
+                    raise self._status_error(resp, method, shown_url, retry_after=hinted)
                 base = hinted if hinted is not None else self._backoff(limited)
                 # jitter up to the wait itself: clients (or processes) rejected together
                 # spread their retries instead of colliding again at the reset
                 wait = base + random.uniform(0, min(self.backoff_max, max(self.backoff_base, base)))
+                budget.take(
+                    wait, why="a rate-limited retry (429)", status=status, requested=_asked(resp)
+                )
+                self._limiter.block_until(wait)
+                own_wait = wait
                 limited += 1
                 self._count_retry()
                 logger.warning(
@@ -453,20 +512,10 @@ class AhaClient:
                     limited,
                     self.max_retries,
                 )
-                self._limiter.block_until(wait)
                 continue
             retryable = status in RETRYABLE_STATUSES and method != "POST"
             if status == 504 and shrink_on_504:
-                raise _ShrinkPage(
-                    0,
-                    error_for_status(
-                        status,
-                        method,
-                        shown_url,
-                        self._scrub(resp.content),
-                        resp.headers.get("Content-Type"),
-                    ),
-                )
+                raise _ShrinkPage(0, self._status_error(resp, method, shown_url))
             if method == "POST" and status in AMBIGUOUS_POST_STATUSES:
                 # A gateway error or gateway timeout says nothing about whether Aha! applied
                 # the create behind the gateway: report it as unknown, never as "failed".
@@ -476,12 +525,18 @@ class AhaClient:
                     shown_url,
                     f"HTTP {status} from a gateway: the request may or may not have been "
                     "applied; look the record up before re-posting",
-                    body_excerpt(self._scrub(resp.content)),
+                    self._excerpt(resp.content),
                 )
             if retryable and failures < self.max_retries:
                 hinted = _retry_after(resp) if status == 503 else None
                 wait = (
                     min(hinted, self.backoff_max) if hinted is not None else self._backoff(failures)
+                )
+                budget.take(
+                    wait,
+                    why=f"a retry after HTTP {status}",
+                    status=status,
+                    requested=_asked(resp) if status == 503 else None,
                 )
                 failures += 1
                 self._count_retry()
@@ -496,13 +551,28 @@ class AhaClient:
                 )
                 self._sleep(wait)
                 continue
-            raise error_for_status(
-                status,
-                method,
-                shown_url,
-                self._scrub(resp.content),
-                resp.headers.get("Content-Type"),
-            )
+            raise self._status_error(resp, method, shown_url)
+
+    def _excerpt(self, content: bytes) -> str | None:
+        excerpt = body_excerpt(content)
+        return self.redact(excerpt) if excerpt is not None else None
+
+    def _status_error(
+        self,
+        resp: requests.Response,
+        method: str,
+        shown_url: str,
+        retry_after: float | None = None,
+    ) -> AhaError:
+        return error_for_status(
+            resp.status_code,
+            method,
+            shown_url,
+            resp.content,
+            resp.headers.get("Content-Type"),
+            retry_after=retry_after,
+            redact=self.redact,
+        )
 
     def _json(self, resp: requests.Response, method: str) -> dict[str, Any] | None:
         if resp.status_code == 204 or not resp.content or not resp.content.strip():
@@ -523,7 +593,7 @@ class AhaClient:
                 method,
                 resp.url,
                 f"expected a JSON object, got {what}",
-                body_excerpt(self._scrub(resp.content)),
+                self._excerpt(resp.content),
             ) from None
         if not isinstance(data, dict):
             raise AhaResponseError(
@@ -531,7 +601,7 @@ class AhaClient:
                 method,
                 resp.url,
                 f"expected a JSON object, got {type(data).__name__}",
-                body_excerpt(self._scrub(resp.content)),
+                self._excerpt(resp.content),
             )
         return data
 
@@ -812,7 +882,10 @@ class AhaClient:
                     self.url_for(path),
                     f"expected a pivot view with {missing} keys; keys present: {sorted(body)[:20]}",
                 )
-            return PivotViewReport.model_validate(body)
+            try:
+                return PivotViewReport.model_validate(body)
+            except AhaResponseError as exc:
+                raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None
         if view != "list":
             raise ValueError(f"view must be 'list' or 'pivot', got {view!r}")
         first: dict[str, Any] = {}
@@ -831,6 +904,9 @@ class AhaClient:
                 self.url_for(path),
                 "expected a list view with 'columns' and 'rows'",
             )
-        return PivotListReport.model_validate(
-            {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
-        )
+        try:
+            return PivotListReport.model_validate(
+                {"columns": first["columns"], "rows": rows, "pagination": parse_pagination(first)}
+            )
+        except AhaResponseError as exc:
+            raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "AhaNotFoundError",
     "AhaRateLimitError",
     "AhaResponseError",
+    "AhaResponseTooLargeError",
     "AhaServerError",
     "AhaTimeoutError",
+    "AhaWaitBudgetError",
     "error_for_status",
     "parse_error_message",
 ]
@@ -61,7 +64,8 @@ class AhaError(Exception):
         return f"{head}: {msg}" if head else msg
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.status, self.method, self.url, self.message, self.body_excerpt))
+        args = (self.status, self.method, self.url, self.message, self.body_excerpt)
+        return (type(self), args, dict(self.__dict__))
 
 
 class AhaAuthError(AhaError):
@@ -100,6 +104,31 @@ class AhaTimeoutError(AhaError):
     """504 from the server, or a client-side timeout, after the retry budget."""
 
 
+class AhaWaitBudgetError(AhaTimeoutError):
+    """A request gave up because its next wait did not fit its total wait budget.
+
+    ``waited``: seconds waited so far; ``budget``: the client's ``wait_budget``; ``requested``:
+    the wait that did not fit (e.g. a ``Retry-After``). ``status`` is the last HTTP status.
+    """
+
+    def __init__(
+        self,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        message: str = "",
+        body_excerpt: str | None = None,
+        *,
+        waited: float = 0.0,
+        budget: float = 0.0,
+        requested: float | None = None,
+    ) -> None:
+        self.waited = waited
+        self.budget = budget
+        self.requested = requested
+        super().__init__(status, method, url, message, body_excerpt)
+
+
 class AhaConnectionError(AhaError):
     """The connection could not be established (or broke) after the retry budget."""
 
@@ -114,6 +143,29 @@ class AhaAmbiguousWriteError(AhaError):
 
 class AhaResponseError(AhaError, ValueError):
     """A 2xx response whose body is not the JSON shape expected (also a ``ValueError``)."""
+
+
+class AhaResponseTooLargeError(AhaResponseError):
+    """A 2xx body larger than the client's ``max_response_bytes`` (not read, not retried).
+
+    ``limit``: the cap in bytes; ``size``: the declared ``Content-Length`` or the bytes read
+    when the cap was crossed. On a write the server has applied it: the outcome is unknown.
+    """
+
+    def __init__(
+        self,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        message: str = "",
+        body_excerpt: str | None = None,
+        *,
+        limit: int = 0,
+        size: int = 0,
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(status, method, url, message, body_excerpt)
 
 
 _TAG_RE = re.compile(r"<[^>]+>")
@@ -229,10 +281,18 @@ def error_for_status(
     body: str | bytes | None,
     content_type: str | None = None,
     retry_after: float | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> AhaError:
-    """Build the typed error for a non-2xx response."""
+    """Build the typed error for a non-2xx response.
+
+    ``redact`` is applied to the message and the excerpt after the body was decoded (JSON
+    escapes, HTML entities), so a key echoed in an escaped form cannot be reassembled.
+    """
     message = parse_error_message(body, content_type)
     excerpt = body_excerpt(body)
+    if redact is not None:
+        message = redact(message)
+        excerpt = redact(excerpt) if excerpt is not None else None
     if status in (401, 403):
         msg = message or ("unauthorized" if status == 401 else "forbidden")
         return AhaAuthError(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dagster_aha.client.errors import AhaResponseError
 from dagster_aha.client.models import Pagination
@@ -71,6 +71,7 @@ def cell_value(cell: Any, key: str) -> Any:
 
 
 def _unique(names: list[str]) -> list[str]:
+    """``names`` with repeats suffixed ``" (2)"``, ``" (3)"``... (linear time)."""
     seen: dict[str, int] = {}
     out: list[str] = []
     taken = set(names)
@@ -91,8 +92,54 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
+#: What each part of a report must be (named in the error for any other shape).
+_EXPECTED = {
+    "columns": "a list of column objects ({table, field, title}) in a list view, an object of "
+    "column headers keyed by ref in a pivot view",
+    "rows": "a list of rows (each a list of cells) in a list view, an object of row headers "
+    "keyed by ref in a pivot view",
+    "cells": "nested lists whose innermost lists hold cell objects",
+    "field_definitions": "an object of field definitions keyed by ref",
+    "top_level_rows": "a list of row refs",
+    "top_level_columns": "a list of column refs",
+    "child_refs": "a list of refs",
+    "pagination": "a pagination object",
+}
+
+
+def _shape_error(what: str, exc: ValidationError) -> AhaResponseError:
+    parts: list[str] = []
+    for err in exc.errors()[:3]:
+        loc = [str(x) for x in err.get("loc", ())]
+        top = next((x for x in reversed(loc) if x in _EXPECTED), loc[0] if loc else "")
+        expected = _EXPECTED.get(top, err.get("msg", "another shape"))
+        parts.append(f"{'.'.join(loc) or 'the body'}: expected {expected}")
+    return AhaResponseError(message=f"unexpected {what} shape: " + "; ".join(parts))
+
+
 class _PivotModel(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Validate ``obj``; any other shape raises :class:`AhaResponseError` saying what
+        was expected (never a raw pydantic ``ValidationError``)."""
+        if not isinstance(obj, dict | BaseModel):
+            raise AhaResponseError(
+                message=f"unexpected {cls._what()} shape: expected a JSON object, got "
+                f"{type(obj).__name__}"
+            )
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise _shape_error(cls._what(), exc) from None
+
+    @classmethod
+    def _what(cls) -> str:
+        return {
+            "PivotListReport": "pivot list report",
+            "PivotViewReport": "pivot view report",
+        }.get(cls.__name__, f"pivot report {cls.__name__}")
 
 
 class PivotColumn(_PivotModel):
@@ -236,36 +283,58 @@ class PivotViewReport(_PivotModel):
             rref = _ref(first.get("row_ref"))
             cref = _ref(first.get("column_ref"))
             row: dict[str, Any] = {}
+            suffixes: dict[str, int] = {}
             if rref is not None:
                 rp = row_paths.get(rref)
                 if rp is None:
                     rp = row_paths[rref] = self._path(self.rows, rref, "row", key)
                 for name, v in rp:
-                    _put(row, name, v)
+                    _put(row, name, v, suffixes)
             if cref is not None:
                 cp = col_paths.get(cref)
                 if cp is None:
                     cp = col_paths[cref] = self._path(self.columns, cref, "column", key)
                 for name, v in cp:
-                    _put(row, name, v)
+                    _put(row, name, v, suffixes)
             for cell in group:
-                c0 = cell if isinstance(cell, dict) else (cell[0] if cell else None)
+                c0 = cell if type(cell) is dict else _first_cell(cell)
                 if c0 is None:
                     continue
                 fref = c0.get("field_definition_ref")
                 title = titles.get(_ref(fref) or "")
                 if title is None:
                     title = self._title(fref, "a cell")
-                _put(row, title, cell_value(cell, key))
+                _put(row, title, cell_value(cell, key), suffixes)
             out.append(row)
         return out
 
 
-def _put(row: dict[str, Any], name: str, v: Any) -> None:
+def _first_cell(cell: Any) -> dict[str, Any] | None:
+    """The cell object of one group element (the first of a multi-valued cell)."""
+    if isinstance(cell, dict):
+        return cell
+    if isinstance(cell, list):
+        if not cell:
+            return None
+        if all(isinstance(c, dict) for c in cell):
+            return cell[0]
+    raise AhaResponseError(
+        message="unexpected pivot view report shape: expected each entry of a cell group to "
+        f"be a cell object or a list of cell objects, got {type(cell).__name__}"
+    )
+
+
+def _put(row: dict[str, Any], name: str, v: Any, suffixes: dict[str, int]) -> None:
+    """Set ``row[name]``; a repeated name gets the next free ``" (n)"`` suffix.
+
+    ``suffixes`` remembers the last suffix used per name, so 8,000 same-titled fields take
+    linear time rather than re-probing ``(2)``, ``(3)``... for each.
+    """
     if name not in row:
         row[name] = v
         return
-    n = 2
+    n = suffixes.get(name, 1) + 1
     while f"{name} ({n})" in row:
         n += 1
+    suffixes[name] = n
     row[f"{name} ({n})"] = v

@@ -14,6 +14,7 @@ __all__ = [
     "API_PREFIX",
     "SUBDOMAIN_RE",
     "check_api_path",
+    "is_loopback_url",
     "quote_segment",
     "resolve_base_url",
     "validate_subdomain",
@@ -27,9 +28,12 @@ _CTRL_RE = re.compile(r"[\x00-\x20\x7f]")
 def validate_subdomain(subdomain: str) -> str:
     """Return ``subdomain`` if it is a plain Aha! account name, else raise ``ValueError``."""
     if not isinstance(subdomain, str) or not SUBDOMAIN_RE.fullmatch(subdomain):
+        hint = ""
+        if isinstance(subdomain, str) and ("://" in subdomain or "." in subdomain):
+            hint = "; to give a URL, use base_url instead"
         raise ValueError(
             f"invalid Aha! subdomain {subdomain!r}: expected the account name only "
-            "(lowercase letters, digits and '-', e.g. 'acme' for https://acme.aha.io)"
+            f"(lowercase letters, digits and '-', e.g. 'acme' for https://acme.aha.io){hint}"
         )
     return subdomain
 
@@ -43,14 +47,65 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` (an account root) is on a loopback address (a local sandbox)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and _is_loopback(host or "")
+
+
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_API_SUFFIX_RE = re.compile(r"/api/v1/?$")
+
+
+def _check_host(base_url: str, host: str) -> None:
+    """An IP literal or an ASCII DNS name (IDNA only as punycode), else ``ValueError``."""
+    if "%" in host:
+        raise ValueError(f"invalid base_url {base_url!r}: '%' (or an IPv6 zone) in the host")
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not host.isascii():
+        try:
+            puny = f" ({host.encode('idna').decode('ascii')} in punycode)"
+        except UnicodeError:
+            puny = ""
+        raise ValueError(
+            f"invalid base_url {base_url!r}: the host name contains non-ASCII characters"
+            f"{puny}, which can look identical to another (ASCII) host in logs; give an "
+            "internationalised name in its punycode form (xn--...)"
+        )
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL_RE.match(label) for label in labels):
+        raise ValueError(
+            f"invalid base_url {base_url!r}: {host!r} is not a valid host name (labels of "
+            "1-63 letters, digits or '-', not starting or ending with '-')"
+        )
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise ValueError(
+                    f"invalid base_url {base_url!r}: {label!r} is not valid punycode"
+                ) from None
+
+
 def _validate_base_url(base_url: str) -> str:
     if not isinstance(base_url, str) or not base_url or _CTRL_RE.search(base_url):
         raise ValueError(f"invalid base_url {base_url!r}")
     if "\\" in base_url:
         raise ValueError(f"invalid base_url {base_url!r}: backslashes are not allowed")
-    parts = urlsplit(base_url)
-    scheme = parts.scheme.lower()
+    # the URL the sandbox prints, or a copied API URL: the account root is what is meant
+    base_url = _API_SUFFIX_RE.sub("", base_url)
     try:
+        parts = urlsplit(base_url)
+        scheme = parts.scheme.lower()
         host = parts.hostname
         port = parts.port
     except ValueError as exc:
@@ -59,6 +114,9 @@ def _validate_base_url(base_url: str) -> str:
         raise ValueError(f"invalid base_url {base_url!r}: the scheme must be https")
     if not host:
         raise ValueError(f"invalid base_url {base_url!r}: no host")
+    _check_host(base_url, host)
+    if port == 0:
+        raise ValueError(f"invalid base_url {base_url!r}: port 0")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ValueError("invalid base_url: credentials in the URL are not allowed")
     if (
@@ -69,13 +127,15 @@ def _validate_base_url(base_url: str) -> str:
     ):
         raise ValueError(
             f"invalid base_url {base_url!r}: give the account root only, e.g. "
-            "'https://acme.aha.io' (paths are added by the client)"
+            "'https://acme.aha.io' or 'https://acme.aha.io/api/v1' (paths are added by the "
+            "client)"
         )
     if scheme == "http" and not _is_loopback(host):
         raise ValueError(
             f"invalid base_url {base_url!r}: plain http is only allowed on a loopback "
             "address (127.0.0.0/8, ::1, localhost); use https"
         )
+    host = host[:-1] if host.endswith(".") else host  # the root label: same host
     netloc_host = f"[{host}]" if ":" in host else host
     netloc = f"{netloc_host}:{port}" if port is not None else netloc_host
     return f"{scheme}://{netloc}"

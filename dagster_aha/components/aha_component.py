@@ -84,7 +84,7 @@ from dagster_aha.components.state_assets import (
     wrap_with_execute,
 )
 from dagster_aha.components.verify import build_aha_verify_job
-from dagster_aha.resource import AhaResource
+from dagster_aha.resource import AhaResource, check_key_is_deferred
 from dagster_aha.sources import (
     DEFAULT_STREAMS,
     STREAMS,
@@ -121,6 +121,24 @@ def _resolve_deferred_env(context: dg.ResolutionContext, raw: Any) -> Any:
     return context.resolve_value(raw)
 
 
+class TemplatedSecretError(ValueError):
+    """A secret written as a template that is evaluated while definitions load."""
+
+
+def _resolve_deferred_secret(context: dg.ResolutionContext, raw: Any) -> Any:
+    """Like :func:`_resolve_deferred_env`, but a template other than the two deferred forms is
+    refused: ``{{ env.X | trim }}`` or ``{{ env.X or '' }}`` would be evaluated at load time
+    into a plain string, shown in the UI and kept in run storage."""
+    if isinstance(raw, str) and "{{" in raw and not _ENV_TEMPLATE_RE.match(raw):
+        raise TemplatedSecretError(
+            f"AhaComponent: api_key {raw!r} is a template evaluated while definitions load: "
+            "its value would become plain text, shown in the UI and kept in run storage. Only "
+            'api_key: "{{ env.AHA_API_KEY }}" (or "{{ env(\'AHA_API_KEY\') }}") is read when '
+            "a run starts; put the exact value (trimmed) in the environment variable instead."
+        )
+    return _resolve_deferred_env(context, raw)
+
+
 # The field keeps the EnvVar itself (a str subclass that a plain ``str`` field would coerce to the
 # variable's NAME); the YAML schema stays a plain optional string.
 DeferredEnvStr = Annotated[
@@ -131,6 +149,19 @@ DeferredEnvStr = Annotated[
         inject_before_resolve=False,
         description='A value, or "{{ env.NAME }}" to read the environment variable NAME at run '
         "time (it is then shown as the variable's name, never its value).",
+    ),
+]
+
+
+DeferredSecretStr = Annotated[
+    Union[dg.EnvVar, str, None],  # noqa: UP007 - the resolver machinery needs a runtime type
+    dg.Resolver(
+        _resolve_deferred_secret,
+        model_field_type=Optional[str],  # noqa: UP045
+        inject_before_resolve=False,
+        description='"{{ env.NAME }}": the environment variable NAME, read at run time and shown '
+        "by its name only. Other templates and plain strings are refused (except for a local "
+        "sandbox on a loopback base_url).",
     ),
 ]
 
@@ -161,29 +192,29 @@ class _ComponentTranslator(DagsterAhaTranslator):
 class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
     """Aha! record assets, custom tables, pivot reports and write-back destinations, from YAML.
 
-    A state-backed component: ``dg utils refresh-defs-state`` stores a snapshot of the account
+    A state-backed component: `dg utils refresh-defs-state` stores a snapshot of the account
     (products, each product's custom tables, custom field definitions, the pivot reports'
     columns); definitions are built from it with no API call at load time. From the state:
-    one asset per custom table (``custom_tables`` / ``exclude_custom_tables``), static product
-    partitions (``product_partitions: all``), typed column schemas with one column per custom
+    one asset per custom table (`custom_tables` / `exclude_custom_tables`), static product
+    partitions (`product_partitions: all`), typed column schemas with one column per custom
     field. Without state the streams written in YAML load as they are.
 
-    Builds: one ``multi_asset`` for ``streams`` (incremental where Aha! supports
-    ``updated_since``), one asset per custom table and per entry of ``pivot_reports``, for each
-    entry of ``destinations`` an outcome asset plus its dead-letter asset (and, with ``sensor:
-    true``, a write job and sensor), and the connection check job ``<key_prefix>_verify``
-    (``GET /me``). With ``subdomain`` (or ``base_url``) and ``api_key`` it also binds an
-    ``AhaResource`` under ``resource_key``.
+    Builds: one `multi_asset` for `streams` (incremental where Aha! supports
+    `updated_since`), one asset per custom table and per entry of `pivot_reports`, for each
+    entry of `destinations` an outcome asset plus its dead-letter asset (and, with
+    `sensor: true`, a write job and sensor), and the connection check job
+    `<key_prefix>_verify` (`GET /me`). With `subdomain` (or `base_url`) and
+    `api_key: "{{ env.AHA_API_KEY }}"` it also binds an `AhaResource` under `resource_key`.
 
-    Subclass it to override ``get_asset_spec(props)`` (shape every asset spec),
-    ``execute(context, aha)`` (run a read step) or ``get_state_resource()`` (the account the
+    Subclass it to override `get_asset_spec(props)` (shape every asset spec),
+    `execute(context, aha)` (run a read step) or `get_state_resource()` (the account the
     state is read from).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     subdomain: DeferredEnvStr = None
-    api_key: DeferredEnvStr = None
+    api_key: DeferredSecretStr = None
     base_url: DeferredEnvStr = None
     user_agent: str | None = None
     requests_per_second: float | None = None
@@ -393,6 +424,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                 "AhaComponent: api_key is required with subdomain/base_url "
                 '(e.g. api_key: "{{ env.AHA_API_KEY }}")'
             )
+        check_key_is_deferred(self.api_key, self.subdomain, self.base_url, owner="AhaComponent")
         options: dict[str, Any] = {
             name: getattr(self, name)
             for name in (

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dagster_aha.client.headers import check_headers
 from dagster_aha.client.urls import check_api_path, quote_segment
 from dagster_aha.destinations.keys import (
     canonical_json,
@@ -65,8 +66,6 @@ __all__ = [
 ]
 
 _BAD_SEGMENT_RE = re.compile(r"[\x00-\x1f\x7f]")
-_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_FORBIDDEN_HEADERS = {"authorization", "host", "content-length", "cookie", "proxy-authorization"}
 
 
 class AhaDestinationError(ValueError):
@@ -261,6 +260,16 @@ class AhaDestination(SyncOptions):
     sent). Aha! documents no size limit; 512 KiB is far above any real record (a long HTML
     description is a few dozen KiB) and keeps runaway upstream values (a 1 MB "name") out."""
 
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """Names normalised (case, spaces) before the check; auth/host/framing/method-override
+        headers refused (:func:`dagster_aha.client.headers.check_headers`)."""
+        try:
+            return check_headers(value)
+        except ValueError as exc:
+            raise AhaDestinationError(f"{exc} (on a destination)") from None
+
     @model_validator(mode="after")
     def _check(self) -> AhaDestination:
         tmpl = self._template_or_none()
@@ -305,15 +314,6 @@ class AhaDestination(SyncOptions):
                     _segment_value(name, value, "fixed value")
                 except RecordError as exc:
                     raise AhaDestinationError(str(exc)) from None
-        for name in self.headers:
-            if not _HEADER_NAME_RE.match(name) or name.lower() in _FORBIDDEN_HEADERS:
-                raise AhaDestinationError(
-                    f"header {name!r} cannot be set on a destination (auth comes from the "
-                    "resource; host/length are set by the client)"
-                )
-        for name, value in self.headers.items():
-            if _BAD_SEGMENT_RE.search(value):
-                raise AhaDestinationError(f"header {name!r} contains control characters")
         if self.batch_size is not None and self.batch_size > 1 and not self.batch_property:
             raise AhaDestinationError(
                 "batch_size > 1 needs batch_property= (the JSON property holding the records)"

@@ -180,6 +180,13 @@ class _Progress:
             return
         total = self.done_before + info.records_so_far
         elapsed = max(time.monotonic() - self.started, 1e-9)
+        if info.total_pages is not None and info.total_pages < info.page:
+            # an empty result (e.g. nothing updated since the cursor) reports 0 pages
+            self.context.log.info(
+                f"{self.label}: {self.path} has no records to read "
+                f"({total} records in total so far)"
+            )
+            return
         of = f"/{info.total_pages}" if info.total_pages is not None else ""
         self.context.log.info(
             f"{self.label}: {self.path} page {info.page}{of}, {total} records so far, "

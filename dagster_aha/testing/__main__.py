@@ -56,7 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     with sandbox:
-        print(f"Aha! sandbox serving {sandbox.url}/api/v1/ (Ctrl+C to stop)", flush=True)
+        print(
+            f"Aha! sandbox serving {sandbox.url} (API: {sandbox.url}/api/v1/; Ctrl+C to stop)\n"
+            f"  base_url: {sandbox.url}\n"
+            f"  api_key:  {sandbox.api_key}\n"
+            f'  e.g. AhaResource(base_url="{sandbox.url}", api_key="{sandbox.api_key}")',
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
         if args.dump_on_exit:

@@ -132,10 +132,10 @@ def sandbox_session(
 
 
 class SandboxAhaResource(AhaResource):
-    """``AhaResource`` served by a local, persistent :class:`AhaSandbox` (no account needed).
+    """`AhaResource` served by a local, persistent `AhaSandbox` (no account needed).
 
-    At execution time it yields a plain :class:`AhaResource` pointed at a sandbox started for
-    this process; the sandbox's records live in ``state_path`` between runs.
+    At execution time it yields a plain `AhaResource` pointed at a sandbox started for this
+    process on 127.0.0.1; the sandbox's records live in `state_path` between runs.
     """
 
     api_key: str = Field(default="sandbox-key", repr=False, description="Sandbox API key.")

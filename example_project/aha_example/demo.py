@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -47,6 +48,65 @@ READ_JOB = "aha_read_job"
 STATUS_QUERY = "SELECT * FROM analytics.feature_status_by_release"
 # Runs log warnings and errors only; every run's full log is in the Dagster instance.
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SAMPLE_ROWS = 12
+#: The intake CSV's row without a title: refused on purpose, to show the dead letter.
+DELIBERATE_FAILURE = (
+    "deliberate: the intake CSV's row FR-1010 has no title, so Aha! refuses it and it lands "
+    "in aha/intake_features_dead_letter with the reason"
+)
+_ACCOUNT_URL_RE = re.compile(r"^(?:https?://)?([a-z0-9][a-z0-9-]{0,62})\.aha\.io/?$")
+
+
+class SettingsError(Exception):
+    """The demo's environment settings cannot work (one line, said before anything runs)."""
+
+
+def check_settings(env: Any = None) -> str | None:
+    """Validate ``AHA_SUBDOMAIN`` / ``AHA_API_KEY`` once, up front.
+
+    Neither set: the local sandbox (returns ``None``). Both set: your account; a URL such as
+    ``https://acme.aha.io`` is read as the account name ``acme`` (``env`` is updated and a note
+    returned). Only one of them set, or a subdomain that is not an account name: raises
+    :class:`SettingsError` with one line saying what to set.
+    """
+    env = os.environ if env is None else env
+    raw_sub = (env.get(settings.SUBDOMAIN_ENV) or "").strip()
+    key = env.get(settings.API_KEY_ENV) or ""
+    if not raw_sub and not key.strip():
+        return None
+    if raw_sub and not key.strip():
+        raise SettingsError(
+            f"{settings.SUBDOMAIN_ENV} is set ({raw_sub!r}) but {settings.API_KEY_ENV} is "
+            f"empty: set {settings.API_KEY_ENV} to your Aha! API key, or unset "
+            f"{settings.SUBDOMAIN_ENV} to run on the local sandbox"
+        )
+    if not raw_sub:
+        raise SettingsError(
+            f"{settings.API_KEY_ENV} is set but {settings.SUBDOMAIN_ENV} is not: set "
+            f"{settings.SUBDOMAIN_ENV} to your account name (acme for https://acme.aha.io), or "
+            f"unset {settings.API_KEY_ENV} to run on the local sandbox"
+        )
+    if key != key.strip():
+        raise SettingsError(
+            f"{settings.API_KEY_ENV} starts or ends with whitespace: set the key exactly"
+        )
+    from dagster_aha.client import validate_subdomain
+
+    note = None
+    sub = raw_sub
+    match = _ACCOUNT_URL_RE.match(raw_sub.lower())
+    if match:
+        sub = match.group(1)
+        note = f"{settings.SUBDOMAIN_ENV}={raw_sub} read as the account name {sub!r}"
+        env[settings.SUBDOMAIN_ENV] = sub
+    try:
+        validate_subdomain(sub)
+    except ValueError:
+        raise SettingsError(
+            f"{settings.SUBDOMAIN_ENV}={raw_sub!r} is not an Aha! account name: set the name "
+            f"only, e.g. {settings.SUBDOMAIN_ENV}=acme for https://acme.aha.io"
+        ) from None
+    return note
 
 
 def _value(entry: Any) -> Any:
@@ -83,8 +143,12 @@ def _query_command(database: Path) -> str:
 
 
 def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
-    """Run the demo; returns a summary (used by the tests)."""
+    """Run the demo; returns a summary (used by the tests).
+
+    Raises :class:`SettingsError` before anything runs when the account settings cannot work.
+    """
     out = out or sys.stdout
+    note = check_settings()
     data_dir = settings.data_dir()
     home = data_dir / "dagster_home"
     if reset:
@@ -107,10 +171,12 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
     from aha_example.definitions import defs as load_defs
 
     target = (
-        f"Aha! account {os.environ.get(settings.SUBDOMAIN_ENV)}.aha.io"
+        f"Aha! account https://{os.environ.get(settings.SUBDOMAIN_ENV)}.aha.io"
         if settings.uses_real_account()
         else f"the local Aha! sandbox (state: {settings.sandbox_state_path()})"
     )
+    if note:
+        print(f"== note: {note}", file=out)
     print(f"== dagster-aha demo against {target}", file=out)
     print("-- 0/2 refresh the Aha! component's state (dg utils refresh-defs-state)", file=out)
     keys = refresh_state()
@@ -148,6 +214,8 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
             + f"; dead letter: {dead} record(s)",
             file=out,
         )
+        if dead and not settings.uses_real_account():
+            print(f"   ({DELIBERATE_FAILURE})", file=out)
         summary["write"] = {**statuses, "dead_letter": dead, "success": write.success}
 
         print("-- 2/2 read: Aha! -> DuckDB, then analytics.feature_status_by_release", file=out)
@@ -179,7 +247,7 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
     with duckdb.connect(str(database), read_only=True) as conn:
         with_ext, distinct_ext = _intake_counts(conn)
         status_rows = conn.execute(STATUS_QUERY).fetchall()
-        table = conn.sql(STATUS_QUERY + " LIMIT 12")
+        table = conn.sql(STATUS_QUERY + f" LIMIT {SAMPLE_ROWS}")
         print(f"\nDuckDB file: {database}", file=out)
         print(
             f"Intake features in aha.features: {with_ext} (distinct external ids: "
@@ -187,6 +255,12 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
             file=out,
         )
         print(f"Query it:    {_query_command(database)}", file=out)
+        shown = min(SAMPLE_ROWS, len(status_rows))
+        print(
+            f"analytics.feature_status_by_release: a sample of {shown} of its "
+            f"{len(status_rows)} rows",
+            file=out,
+        )
         print(table, file=out)
     summary.update(
         duckdb=str(database),
@@ -212,7 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.data_dir:
         os.environ[settings.DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
-    summary = run_demo(reset=args.reset)
+    try:
+        summary = run_demo(reset=args.reset)
+    except SettingsError as exc:
+        print(f"dagster-aha demo: {exc}", file=sys.stderr)
+        return 2
     ok = (
         summary["write"]["success"]
         and summary["read_success"]

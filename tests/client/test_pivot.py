@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,28 +9,14 @@ from pytest_httpserver import HTTPServer
 
 from dagster_aha import AhaResponseError, PivotListReport, PivotViewReport
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "aha-custom-pivot-api.txt"
-
-
-def _seed_examples() -> list[dict[str, Any]]:
-    text = SEED.read_text()
-    dec = json.JSONDecoder()
-    out = []
-    idx = 0
-    while (idx := text.find("\n{", idx)) != -1:
-        obj, end = dec.raw_decode(text, idx + 1)
-        out.append(obj)
-        idx = end
-    return out
+#: The two example responses of Aha!'s Custom Pivot API documentation (tests/data/README.md).
+SEED = Path(__file__).resolve().parents[1] / "data" / "aha-custom-pivot-examples.json"
 
 
 @pytest.fixture(scope="module")
 def seed() -> tuple[dict[str, Any], dict[str, Any]]:
-    if not SEED.exists():
-        pytest.skip(f"seed file not found: {SEED}")
-    examples = _seed_examples()
-    assert len(examples) == 2
-    return examples[0], examples[1]
+    examples = json.loads(SEED.read_text(encoding="utf-8"))
+    return examples["list_view"], examples["pivot_view"]
 
 
 def test_seed_list_view(seed: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -240,7 +225,8 @@ def test_missing_refs_raise_clear_error(mutate: Any, match: str) -> None:
         PivotViewReport.model_validate(body).to_rows()
 
 
-def test_pivot_100k_cells_under_one_second() -> None:
+def test_pivot_100k_cells_flatten_into_every_row() -> None:
+    # Speed is measured by `python -m benchmarks.pivot`, never timed here.
     n_rows, n_cols, n_fields = 500, 50, 4  # 25,000 groups x 4 fields = 100,000 cells
     fds = {str(i): {"ref": i, "title": f"F{i}"} for i in range(1, n_fields + 3)}
     rows = {str(1000 + r): _hdr(1000 + r, None, n_fields + 1, f"r{r}") for r in range(n_rows)}
@@ -274,13 +260,10 @@ def test_pivot_100k_cells_under_one_second() -> None:
         "field_definitions": fds,
     }
     parsed = json.loads(json.dumps(body))
-    t0 = time.perf_counter()
     report = PivotViewReport.model_validate(parsed)
     out = report.to_rows()
-    elapsed = time.perf_counter() - t0
     assert len(out) == n_rows * n_cols
     assert out[-1] == {"F5": "r499", "F6": "c49", "F1": "v1", "F2": "v2", "F3": "v3", "F4": "v4"}
-    assert elapsed < 1.0, elapsed
 
 
 def test_get_pivot_report_list_paginates(make_client: Any, httpserver: HTTPServer) -> None:

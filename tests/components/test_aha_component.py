@@ -106,7 +106,9 @@ def test_literal_values_are_resolved_and_api_key_is_required_with_a_subdomain() 
     component = AhaComponent(subdomain="acme", streams=["users"])
     with pytest.raises(ValueError, match="api_key is required"):
         component.build_resource()
-    resource = AhaComponent(subdomain="acme", api_key="k", requests_per_minute=60).build_resource()
+    resource = AhaComponent(
+        subdomain="acme", api_key=dg.EnvVar("AHA_API_KEY"), requests_per_minute=60
+    ).build_resource()
     assert resource is not None
     assert resource.subdomain == "acme"
     assert resource.requests_per_minute == 60
@@ -259,6 +261,15 @@ def test_scaffolder_writes_env_references_not_secrets(monkeypatch: pytest.Monkey
         assert attrs["subdomain"] == "acme"
         assert attrs["api_key"] == "{{ env.ACME_AHA_KEY }}"
 
+        remote = sandbox.scaffold_component(
+            component_cls=AhaComponent,
+            defs_path="remote",
+            scaffold_params={"base_url": "https://acme.aha.io/api/v1"},
+        )
+        attrs = yaml.safe_load((remote / "defs.yaml").read_text())["attributes"]
+        assert attrs["base_url"] == "https://acme.aha.io"
+        assert attrs["api_key"] == "{{ env.AHA_API_KEY }}"  # off loopback: never a plain key
+
 
 def _dg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
@@ -323,3 +334,18 @@ def test_dg_lists_and_scaffolds_the_component(tmp_path: Path) -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # aimed at a local sandbox (its printed /api/v1/ URL pasted as is)
+    local = _dg(
+        "scaffold",
+        "defs",
+        "dagster_aha.AhaComponent",
+        "aha_local",
+        "--base-url",
+        "http://127.0.0.1:8765/api/v1/",
+        cwd=project,
+    )
+    assert local.returncode == 0, local.stdout + local.stderr
+    local_yaml = project / "my_project" / "defs" / "aha_local" / "defs.yaml"
+    local_attrs = yaml.safe_load(local_yaml.read_text())["attributes"]
+    assert local_attrs["base_url"] == "http://127.0.0.1:8765" and "subdomain" not in local_attrs
+    assert local_attrs["api_key"] == "sandbox-key"

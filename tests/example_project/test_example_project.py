@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -126,6 +127,11 @@ def test_demo_end_to_end_twice_creates_no_duplicates(data_dir: Path) -> None:
     assert first["intake_features"] == first["intake_distinct"] == 9
     assert first["status_rows"] > 0
     assert "DuckDB file: " in text and "Query it:" in text
+    # the refused row is explained as deliberate; the printed table is labelled as a sample
+    assert "deliberate" in text and "FR-1010" in text
+    sample = re.search(r"a sample of (\d+) of its (\d+) rows", text)
+    assert sample and int(sample.group(2)) == first["status_rows"], text
+    assert int(sample.group(1)) == min(12, first["status_rows"])
     assert (data_dir / "sandbox_state.json").exists()
 
     state = json.loads((data_dir / "sandbox_state.json").read_text())

@@ -1,4 +1,4 @@
-"""Shared settings and figures of the reliability and security hardening suite (issue 8).
+"""Shared settings and figures of the reliability and security hardening suite.
 
 Every sandbox here is small, answers with latency 0 and advertises "rate limits off"; 429 storms
 use a tiny scaled window (``time_scale``), clients back off for milliseconds and time out after
@@ -106,9 +106,26 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not c:
         return
     tr = terminalreporter
-    tr.section("dagster_aha hardening figures (issue 8)")
+    tr.section("dagster_aha hardening figures")
     tr.write_line(f"faults injected:      {c['faults_injected']}  {dict(FIGURES.faults_by_kind)}")
     tr.write_line(f"records checked:      {c['records_checked']}")
     tr.write_line(f"duplicates found:     {c['duplicates_found']}")
     tr.write_line(f"leak scans (texts):   {c['leak_texts_scanned']}, leaks found: {c['leaks']}")
     tr.write_line(f"hostile inputs tried: {c['hostile_inputs']}")
+    tr.write_line(
+        f"key echo forms tried: {c['echo_forms_tried']} (in {c['echo_texts_checked']} texts), "
+        f"shown after decoding: {c['echo_leaks']}"
+    )
+    tr.write_line(
+        f"hostile hosts tried:  {c['hostile_hosts']}, accepted: {c['hostile_hosts_accepted']}"
+    )
+    tr.write_line(
+        f"deadlines hit:        {c['deadlines_hit']} (longest attempt "
+        f"{c['longest_attempt_ms'] / 1000:.2f} s for a {c['deadline_timeout_ms'] / 1000:.2f} s "
+        f"timeout), wait budgets hit: {c['wait_budgets_hit']}"
+    )
+    tr.write_line(
+        f"bytes capped:         {c['responses_capped']} response(s), "
+        f"{c['bytes_refused'] / 2**20:.1f} MiB offered, "
+        f"{c['bytes_read_when_capped'] / 2**20:.1f} MiB read"
+    )

@@ -91,9 +91,8 @@ def test_hostile_subdomain_is_refused_and_nothing_is_sent(subdomain: str, wire: 
     FIGURES.add("hostile_inputs")
     with pytest.raises(ValueError, match="subdomain"):
         AhaClient(subdomain, KEY)
-    resource = AhaResource(subdomain=subdomain, api_key=KEY)
     with pytest.raises(ValueError, match="subdomain"):
-        resource.verify()
+        AhaResource(subdomain=subdomain, api_key=KEY).verify()  # refused when built
     assert wire.sent == []
 
 
@@ -112,7 +111,8 @@ HOSTILE_BASE_URLS = [
     "gopher://acme.aha.io",
     "//evil.com",
     "acme.aha.io",
-    "https://acme.aha.io/api/v1",  # a path / query / fragment
+    "https://acme.aha.io/api/v2",  # a path / query / fragment (a trailing /api/v1 is fine)
+    "https://acme.aha.io/api/v1/features",
     "https://acme.aha.io/evil",
     "https://acme.aha.io?redirect=evil.com",
     "https://acme.aha.io#x",
@@ -134,7 +134,7 @@ def test_hostile_base_url_is_refused_and_nothing_is_sent(base_url: str, wire: Wi
 
 @pytest.mark.parametrize(
     "template",
-    ["http://user:pw@{host}", "{url}/api/v1", "{url}/x?y=1", "{url}#frag", "ftp://{host}"],
+    ["http://user:pw@{host}", "{url}/api/v1/me", "{url}/x?y=1", "{url}#frag", "ftp://{host}"],
 )
 def test_hostile_base_url_pointing_at_the_sandbox_never_reaches_it(
     template: str, aha: AhaSandbox, wire: WireSpy
