@@ -587,7 +587,7 @@ class AhaClient:
             what = {
                 RecursionError: "a JSON body nested too deeply to parse",
                 MemoryError: "a JSON body too large to parse",
-            }.get(type(exc), "a body that is not JSON (or not decodable)")
+            }.get(type(exc), "a non-JSON body (or one that cannot be decoded)")
             raise AhaResponseError(
                 resp.status_code,
                 method,
