@@ -8,13 +8,25 @@ is the earliest schedule of ``--records`` requests under both windows plus one l
 ``184 s + latency`` in real time. Each variant runs in its own subprocess and writes features
 with its own name prefix; afterwards the sandbox's features are counted per name: duplicates
 (a name created more than once) must be 0 and every record must be created exactly once.
+
+The ``sync`` variant measures what the write ledger saves (syncing only what changed): one
+``match_on`` upsert destination with a ledger, run four times over the same ``--records`` rows:
+the first run creates them; the second run of the same rows must make **0** write requests
+(and 0 look-ups: the ledger knows every request); with ``--changed-percent`` (1 %) of the rows
+changed it must make exactly that many writes, plus the look-up pages of the one scope listing
+the changed rows need (stated in the table: one page per 200 features of the release, those of
+the other variants included); a ``mode="mirror"`` run whose input lost
+``--removed`` (50) rows must make exactly that many deletes. Requests are counted on the
+sandbox, by method.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -97,7 +109,89 @@ COLUMNS = [
     Column("rss_mib", "peak RSS MiB", "{:.0f}"),
 ]
 
-ALL_VARIANTS = ["aha-default", "aha-tuned"]
+ALL_VARIANTS = ["aha-default", "aha-tuned", "sync"]
+WRITE_VARIANTS = ["aha-default", "aha-tuned"]
+
+SYNC_COLUMNS = [
+    Column("phase", "phase"),
+    Column("records", "input rows", "{:,}"),
+    Column("writes", "write requests"),
+    Column("expected", "expected writes"),
+    Column("lookups", "look-ups (GET)"),
+    Column("rejected_429", "429s (retried)"),
+    Column("outcomes", "outcomes"),
+    Column("ok", "ok"),
+]
+
+
+def sync_records(n: int, prefix: str, changed: int = 0) -> list[dict[str, Any]]:
+    rows = [
+        {"name": f"{prefix} {i:05d}", "ext": f"{prefix}-{i}", "description": f"<p>Row {i}</p>"}
+        for i in range(n)
+    ]
+    step = max(1, n // changed) if changed else 0
+    for k in range(changed):
+        rows[k * step]["description"] = f"<p>Row {k * step}, changed</p>"
+    return rows
+
+
+def run_sync_phases(
+    aha: Any,
+    *,
+    release_id: str,
+    records: int,
+    changed_percent: float,
+    removed: int,
+    ledger_path: str,
+    prefix: str = "sync",
+) -> list[dict[str, Any]]:
+    """The four runs of the ``sync`` variant (see the module doc), in this process."""
+    from dagster_aha.destinations import AhaDestination, WriteLedger, write_records
+
+    changed = max(1, round(records * changed_percent / 100)) if changed_percent > 0 else 0
+    removed = max(0, min(removed, records // 2))
+    common: dict[str, Any] = {
+        "template": "create_feature",
+        "path_params": {"release_id": release_id},
+        "custom_fields": {"ext": "external_id"},
+        "match_on": "custom_fields.external_id",
+    }
+    upsert = AhaDestination(**common, mode="upsert", max_concurrency=TUNED_CONCURRENCY)
+    mirror = AhaDestination(
+        **common, mode="mirror", allow_delete=True, max_concurrency=TUNED_CONCURRENCY
+    )
+    base = sync_records(records, prefix)
+    edited = sync_records(records, prefix, changed)
+    phases = [
+        ("first run: every row new", upsert, base, records),
+        ("second run, same rows", upsert, base, 0),
+        (f"{changed_percent:g} % of the rows changed", upsert, edited, changed),
+        (f"mirror: {removed} rows left the upstream", mirror, edited[removed:], removed),
+    ]
+    out: list[dict[str, Any]] = []
+    with WriteLedger(ledger_path) as ledger, aha.client(max_concurrency=TUNED_CONCURRENCY) as c:
+        for label, dest, rows, expected in phases:
+            start = len(aha.requests)
+            report = write_records(c, dest, rows, ledger=ledger, run_id=label)
+            seen = aha.requests[start:]
+            # a write answered 429 was rejected (not applied) and retried: not counted
+            writes = sum(1 for r in seen if r.method != "GET" and r.status != 429)
+            counts = {k: v for k, v in report.counts.items() if v}
+            out.append(
+                {
+                    "phase": label,
+                    "records": len(rows),
+                    "writes": writes,
+                    "expected": expected,
+                    "lookups": sum(1 for r in seen if r.method == "GET" and r.status != 429),
+                    "rejected_429": sum(1 for r in seen if r.status == 429),
+                    "deletes": sum(1 for r in seen if r.method == "DELETE"),
+                    "outcomes": ", ".join(f"{k} {v}" for k, v in counts.items()),
+                    "counts": counts,
+                    "ok": "yes" if writes == expected and report.ok else "NO",
+                }
+            )
+    return out
 
 
 def run(
@@ -108,6 +202,8 @@ def run(
     limit_scale: float,
     selected: list[str],
     verbose: bool = True,
+    changed_percent: float = 1.0,
+    removed: int = 50,
 ) -> dict[str, Any]:
     from dagster_aha.testing import AhaSandbox
 
@@ -116,6 +212,7 @@ def run(
     bound = lower_bound(records, limits, lat)
     concurrency = {"aha-default": 4, "aha-tuned": TUNED_CONCURRENCY}
     results: list[dict[str, Any]] = []
+    sync: list[dict[str, Any]] = []
     with AhaSandbox(
         products=1,
         releases_per_product=1,
@@ -125,7 +222,7 @@ def run(
         time_scale=limit_scale,
     ) as aha:
         release = aha.state.records("releases")[0]
-        for i, name in enumerate(selected):
+        for i, name in enumerate(v for v in selected if v in WRITE_VARIANTS):
             if i:
                 wait_for_windows(limits)
             prefix = f"bench-{name}"
@@ -167,6 +264,21 @@ def run(
             results.append(res)
             if verbose:
                 print(f"  {label}: {res['wall_s']:.2f} s, {res['created']} created", flush=True)
+        if "sync" in selected:
+            if results:
+                wait_for_windows(limits)
+            with tempfile.TemporaryDirectory() as tmp:
+                sync = run_sync_phases(
+                    aha,
+                    release_id=str(release["reference_num"]),
+                    records=records,
+                    changed_percent=changed_percent,
+                    removed=removed,
+                    ledger_path=str(Path(tmp) / "ledger.sqlite"),
+                )
+            if verbose:
+                for phase in sync:
+                    print(f"  sync, {phase['phase']}: {phase['writes']} write(s)", flush=True)
     return {
         "benchmark": "write",
         "records": records,
@@ -176,6 +288,7 @@ def run(
         "bound_s": bound,
         "bound_real_s": bound * limit_scale,
         "results": results,
+        "sync": sync,
         "python": sys.version,
     }
 
@@ -187,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jitter", type=float, default=0.1, help="real seconds, uniform 0..jitter")
     ap.add_argument("--limit-scale", type=float, default=10.0)
     ap.add_argument("--variants", default=",".join(ALL_VARIANTS))
+    ap.add_argument("--changed-percent", type=float, default=1.0, help="sync: rows changed")
+    ap.add_argument("--removed", type=int, default=50, help="sync: rows removed (mirror)")
     ap.add_argument("--json", dest="json_path")
     args = ap.parse_args(argv)
     selected = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -199,15 +314,25 @@ def main(argv: list[str] | None = None) -> int:
         jitter=args.jitter,
         limit_scale=args.limit_scale,
         selected=selected,
+        changed_percent=args.changed_percent,
+        removed=args.removed,
     )
     print(
         f"\n{args.records:,} creates, latency {args.latency} s + U(0, {args.jitter}) s, limit "
         f"scale {args.limit_scale:g}; lower bound {payload['bound_s']:.3f} s "
         f"({payload['bound_real_s']:.1f} real s)\n"
     )
-    print(format_table(payload["results"], COLUMNS))
+    if payload["results"]:
+        print(format_table(payload["results"], COLUMNS))
+    if payload["sync"]:
+        print(
+            "\nsync (write ledger + match_on upsert; look-ups: the pages of the one scope "
+            "listing a changed row needs):\n"
+        )
+        print(format_table(payload["sync"], SYNC_COLUMNS))
     write_json(args.json_path, payload)
     ok = all(r["duplicates"] == 0 and r["missing"] == 0 for r in payload["results"])
+    ok = ok and all(p["ok"] == "yes" for p in payload["sync"])
     return 0 if ok else 1
 
 

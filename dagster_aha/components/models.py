@@ -53,9 +53,11 @@ class AhaCustomTableModel(dg.Model):
 class AhaDestinationModel(dg.Model, dg.Resolvable):
     """One write-back destination (``aha_destination_asset``): upstream records -> Aha!.
 
-    The fields other than ``name``, ``upstream``, ``automation_condition``, ``group_name``,
-    ``description``, ``fail_on_error`` and ``sensor`` are those of
-    :class:`dagster_aha.destinations.AhaDestination`.
+    The fields other than ``name``, ``upstream``, ``ledger``, ``automation_condition``,
+    ``group_name``, ``description``, ``fail_on_error``, ``max_failed``,
+    ``dead_letter_check_severity`` and ``sensor`` are those of
+    :class:`dagster_aha.destinations.AhaDestination` (``mode``, ``on_removed``,
+    ``max_deletes``, ``dry_run`` included: a dry run stores the write plan).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -83,6 +85,10 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     record_key: str | list[str] | None = None
     """Upstream field(s) identifying a record in the write ledger (default: the match_on
     value, else the request's content hash)."""
+    mode: Literal["create", "upsert", "update_only", "mirror"] | None = None
+    on_removed: Literal["delete", "keep"] | None = None
+    max_deletes: int | float | None = None
+    mirror_matched: bool = False
     max_concurrency: int | None = None
     ledger: bool | str = True
     """The write ledger: ``true`` (the Dagster instance's), ``false`` (none), or a SQLAlchemy
@@ -98,6 +104,11 @@ class AhaDestinationModel(dg.Model, dg.Resolvable):
     description: str | None = None
     fail_on_error: bool = True
     """Fail the step (after both assets are stored) when any record failed or is ambiguous."""
+    max_failed: int | float | None = None
+    """Fail the step only above this many failed/ambiguous records (a count, or a ratio such
+    as ``0.05``); at or below it the step succeeds with a warning. Replaces ``fail_on_error``."""
+    dead_letter_check_severity: Literal["WARN", "ERROR"] = "ERROR"
+    """Severity of the dead-letter asset check (fails when the dead letter holds records)."""
     sensor: bool = False
     """Also build ``<name>_job`` and ``<name>_sensor`` (write when the upstream materializes)."""
 
@@ -114,6 +125,8 @@ _NOT_DESTINATION_FIELDS = {
     "group_name",
     "description",
     "fail_on_error",
+    "max_failed",
+    "dead_letter_check_severity",
     "sensor",
 }
 
@@ -145,6 +158,8 @@ def build_destination_defs(
                     group_name=item.group_name,
                     description=item.description,
                     fail_on_error=item.fail_on_error,
+                    max_failed=item.max_failed,
+                    dead_letter_check_severity=item.dead_letter_check_severity,
                     ledger=item.ledger,
                 )
             )
@@ -156,6 +171,7 @@ def build_destination_defs(
                 resource_key=resource_key,
                 pool=pool,
                 fail_on_error=item.fail_on_error,
+                max_failed=item.max_failed,
                 ledger=item.ledger,
             )
             jobs.append(job)

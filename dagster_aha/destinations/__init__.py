@@ -1,6 +1,10 @@
 """dagster_aha.destinations: the write side (templates, destination model, engine, Dagster defs)."""
 
-from dagster_aha.destinations.assets import aha_destination_asset, outcome_table_metadata
+from dagster_aha.destinations.assets import (
+    DEAD_LETTER_CHECK,
+    aha_destination_asset,
+    outcome_table_metadata,
+)
 from dagster_aha.destinations.destination import (
     AhaDestination,
     AhaDestinationError,
@@ -33,6 +37,12 @@ from dagster_aha.destinations.ops import (
     report_metadata,
     resolve_ledger,
 )
+from dagster_aha.destinations.plan import (
+    PLAN_ACTIONS,
+    PlannedWrite,
+    WritePlan,
+    plan_writes,
+)
 from dagster_aha.destinations.report import (
     DEAD_LETTER_MARKER,
     OUTCOME_STATUSES,
@@ -40,13 +50,17 @@ from dagster_aha.destinations.report import (
     WriteReport,
 )
 from dagster_aha.destinations.sensors import build_aha_write_sensor
+from dagster_aha.destinations.sync import SYNC_MODES, SyncMode
 from dagster_aha.destinations.templates import TEMPLATE_NAMES, TEMPLATES, EndpointTemplate
 
 __all__ = [
+    "DEAD_LETTER_CHECK",
     "DEAD_LETTER_MARKER",
     "LEDGER_STATES",
     "LEDGER_URL_ENV",
     "OUTCOME_STATUSES",
+    "PLAN_ACTIONS",
+    "SYNC_MODES",
     "TEMPLATES",
     "TEMPLATE_NAMES",
     "AhaDestination",
@@ -59,10 +73,13 @@ __all__ = [
     "EndpointTemplate",
     "FromField",
     "LedgerEntry",
+    "PlannedWrite",
     "RecordError",
     "RenderedRequest",
+    "SyncMode",
     "WriteLedger",
     "WriteOutcome",
+    "WritePlan",
     "WriteReport",
     "aha_destination_asset",
     "build_aha_write_job",
@@ -72,6 +89,7 @@ __all__ = [
     "dead_letter_records",
     "destination_identity",
     "outcome_table_metadata",
+    "plan_writes",
     "report_metadata",
     "resolve_ledger",
     "sample_requests",

@@ -14,11 +14,13 @@ the upstream asset materializes (enable the automation condition sensor).
 """
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
 from dagster_aha.destinations.destination import AhaDestination
+from dagster_aha.destinations.guardrails import MaxFailed, enforce_guardrails, failure_limit
+from dagster_aha.destinations.metadata import column_lineage
 from dagster_aha.destinations.ops import (
     AhaWriteConfig,
     LedgerOption,
@@ -26,9 +28,13 @@ from dagster_aha.destinations.ops import (
     report_metadata,
     run_write,
 )
+from dagster_aha.destinations.plan import PLAN_COLUMNS
 from dagster_aha.destinations.report import DEAD_LETTER_MARKER, ROW_COLUMNS, WriteReport, excerpt
 
-__all__ = ["aha_destination_asset", "outcome_table_metadata"]
+__all__ = ["DEAD_LETTER_CHECK", "aha_destination_asset", "outcome_table_metadata"]
+
+#: Name of the asset check on the dead-letter asset (fails when it holds records).
+DEAD_LETTER_CHECK = "dead_letter_is_empty"
 
 _DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
     (DEAD_LETTER_MARKER, "int"),
@@ -54,7 +60,13 @@ def _table_metadata(rows: int, columns: Sequence[tuple[str, str]]) -> dict[str, 
 
 
 def outcome_table_metadata(report: WriteReport) -> dict[str, Any]:
-    """Metadata of the outcome table: report metadata + row count and column schema."""
+    """Metadata of the outcome table: report metadata + row count and column schema (a dry
+    run's table is its plan: one row per planned item, :data:`PLAN_COLUMNS`)."""
+    if report.plan is not None:
+        return {
+            **report_metadata(report),
+            **_table_metadata(len(report.plan.items), PLAN_COLUMNS),
+        }
     return {
         **report_metadata(report),
         **_table_metadata(len(report.outcomes), ROW_COLUMNS),
@@ -86,6 +98,9 @@ def aha_destination_asset(
     description: str | None = None,
     fail_on_error: bool = True,
     ledger: LedgerOption = True,
+    max_failed: MaxFailed = None,
+    dead_letter_check_severity: Literal["WARN", "ERROR"] = "ERROR",
+    dry_run: bool | None = None,
 ) -> dg.AssetsDefinition:
     """Write the upstream asset's value (a list of dicts) to ``destination``.
 
@@ -96,7 +111,20 @@ def aha_destination_asset(
     fails after both assets were materialized when any record failed or is ambiguous.
     ``ledger``: the write ledger (default: the instance's), so re-executions, retries and
     concurrent runs never send a record twice.
+
+    ``max_failed`` (a count or a ratio; replaces ``fail_on_error``, ``True`` = ``0``): above it
+    the step fails after both assets were stored, at or below it succeeds with a warning. The
+    asset check ``dead_letter_is_empty`` on the dead letter fails (``dead_letter_check_severity``)
+    when it holds records. A dry run (``dry_run``) stores the :class:`WritePlan` as the outcome
+    table (totals and a Markdown sample in the metadata). The outcome metadata also carries
+    planned vs done counts, the requests used, and ``dagster/column_lineage`` from each upstream
+    column to the Aha! field it feeds. ``dry_run=True``: every materialization is a dry run
+    unless run config says otherwise.
     """
+    limit = failure_limit(
+        fail_on_error, max_failed if max_failed is not None else destination.max_failed
+    )
+    severity = dg.AssetCheckSeverity(dead_letter_check_severity)
     upstream_key = dg.AssetKey.from_coercible(upstream)
     prefix = list(key_prefix)
     out_key = dg.AssetKey([*prefix, name])
@@ -129,21 +157,35 @@ def aha_destination_asset(
         },
         required_resource_keys={resource_key},
         pool=pool,
+        check_specs=[
+            dg.AssetCheckSpec(
+                DEAD_LETTER_CHECK,
+                asset=dead_key,
+                description="Fails when the dead letter holds records (failed or ambiguous "
+                "writes to replay or fix).",
+            )
+        ],
     )
     def _destination(
         context: dg.AssetExecutionContext, config: AhaWriteConfig, records: Any
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         report = run_write(
             context.op_execution_context,
             destination,
             resource_key,
             records,
-            config.dry_run,
+            config.dry_run if config.dry_run is not None else dry_run,
             ledger,
         )
         dead = report.dead_letter_rows()
+        rows = report.plan.to_rows() if report.plan is not None else report.to_rows()
         yield dg.MaterializeResult(
-            asset_key=out_key, value=report.to_rows(), metadata=outcome_table_metadata(report)
+            asset_key=out_key,
+            value=rows,
+            metadata={
+                **outcome_table_metadata(report),
+                **column_lineage(destination, upstream_key, records),
+            },
         )
         yield dg.MaterializeResult(
             asset_key=dead_key,
@@ -155,7 +197,16 @@ def aha_destination_asset(
                 **_table_metadata(len(dead), _DEAD_LETTER_COLUMNS),
             },
         )
-        if fail_on_error and not report.ok:
-            raise _failure(report)
+        yield dg.AssetCheckResult(
+            asset_key=dead_key,
+            check_name=DEAD_LETTER_CHECK,
+            passed=not dead,
+            severity=severity,
+            metadata={"records": len(dead)},
+            description=None
+            if not dead
+            else f"{len(dead)} record(s) were not written (failed or ambiguous)",
+        )
+        enforce_guardrails(context.op_execution_context, report, limit, _failure)
 
     return _destination

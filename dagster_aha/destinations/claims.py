@@ -15,6 +15,7 @@ A background thread refreshes the heartbeat of every row the session holds.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -42,17 +43,17 @@ class Acquired:
 
 
 def ledger_outcome(entry: LedgerEntry, index: int, req: RenderedRequest) -> WriteOutcome:
-    """``skipped``: the ledger shows this exact request succeeded before."""
+    """``unchanged``: the ledger shows this exact request succeeded before (no request)."""
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.updated_at))
     return WriteOutcome(
         index=index,
-        status="skipped",
+        status="unchanged",
         aha_id=entry.aha_id,
         reference_num=entry.reference_num,
         url=entry.url,
         match_key=req.match_key,
-        detail=f"already written (write ledger: succeeded in run {entry.run_id or '?'} at "
-        f"{when}, same request content): not sent again",
+        detail=f"already written, unchanged since (write ledger: succeeded in run "
+        f"{entry.run_id or '?'} at {when}, same request content): not sent again",
     )
 
 
@@ -159,9 +160,22 @@ class LedgerSession:
         with self._sent_lock:
             sent_now = req.record_key in self._sent
         sent_hash: str | None = None
-        if status in ("created", "updated", "deleted"):
+        origin: str | None = None
+        if status == "created":
+            origin = "created"
+        elif (
+            status in ("updated", "unchanged", "skipped")
+            and req.kind == "create"
+            and (previous is None or previous.origin is None)
+        ):
+            origin = "matched"  # an existing Aha! record found by match_on
+        sent_body = path_values = None
+        if status in ("created", "updated", "deleted", "unchanged"):
             state = "succeeded"
             sent_hash = req.request_hash
+            if req.record_body is not None:
+                sent_body = json.dumps(req.record_body, sort_keys=True, ensure_ascii=False)
+            path_values = json.dumps(req.path_values, sort_keys=True)
         elif status == "skipped":
             state = "succeeded"  # the record exists (matched) or is already gone (delete)
             if req.kind == "delete":
@@ -187,4 +201,7 @@ class LedgerSession:
             url=outcome.url,
             error=outcome.error,
             sent_hash=sent_hash,
+            origin=origin if state == "succeeded" else None,
+            sent_body=sent_body,
+            path_values=path_values,
         )

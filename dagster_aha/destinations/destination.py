@@ -45,6 +45,7 @@ from dagster_aha.destinations.keys import (
     ledger_value,
     raw_match_value,
 )
+from dagster_aha.destinations.sync import SyncOptions
 from dagster_aha.destinations.templates import (
     TEMPLATE_NAMES,
     TEMPLATES,
@@ -205,7 +206,7 @@ def _read_form_to_map(value: Any) -> Any:
     return value
 
 
-class AhaDestination(BaseModel):
+class AhaDestination(SyncOptions):
     """Where and how records are written to Aha!.
 
     Give either ``template`` (one of :data:`TEMPLATE_NAMES`) or ``method`` + ``path`` (+
@@ -323,6 +324,9 @@ class AhaDestination(BaseModel):
             raise AhaDestinationError("match_on cannot be combined with batching")
         if self.match_on is not None:
             self._check_match_on(tmpl)
+        sync_errors = self.sync_errors(self.kind, tmpl is not None)
+        if sync_errors:
+            raise AhaDestinationError("; ".join(sync_errors))
         return self
 
     @staticmethod

@@ -18,7 +18,14 @@ Guarantees:
   (threads, processes, hosts) never send the same record, a request that succeeded is not sent
   again (re-execution, retries), and a record a killed run left ``sent`` is resolved by look-up
   or reported ``ambiguous``, never blindly re-sent;
-* a dry run renders every request (no look-ups, no ledger, so upserts show as their create).
+* diffing (``diff.py``): a record whose rendered request equals the one the ledger last sent
+  successfully is ``unchanged`` (no request); with ``match_on`` a matched record that already
+  holds every field sent is ``unchanged`` too; a record that failed in an earlier run is sent
+  again (``retry=True`` on its outcome);
+* sync modes (``sync.py``): ``create``, ``upsert``, ``update_only``, ``mirror`` (removed keys
+  deleted or reported ``removed_upstream``, guarded by ``max_deletes``: ``mirror.py``);
+* a dry run renders every request and attaches the :class:`WritePlan` (``plan.py``: look-ups
+  with a client, reads only), so upserts show as the updates/creates they would be.
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ from dagster_aha.destinations.checks import (
 )
 from dagster_aha.destinations.claims import LedgerSession
 from dagster_aha.destinations.destination import AhaDestination
+from dagster_aha.destinations.diff import lookup_fields
 from dagster_aha.destinations.ledger import WriteLedger
+from dagster_aha.destinations.mirror import plan_removals, run_removals
+from dagster_aha.destinations.plan import destination_identity, plan_writes
 from dagster_aha.destinations.render import (
     batches,
     mark_duplicate_keys,
@@ -63,12 +73,6 @@ __all__ = [
 
 #: Kept for code that patches the writer class under its old name.
 _Writer = Writer
-
-
-def destination_identity(client: Any, destination: AhaDestination) -> str:
-    """The destination's identity in the write ledger for this client's account."""
-    account = getattr(client, "account_url", None) or getattr(client, "base_url", None) or "aha"
-    return destination.identity(str(account))
 
 
 def write_records(
@@ -104,6 +108,8 @@ def write_records(
     items = list(records)
     is_dry = destination.dry_run if dry_run is None else dry_run
     rendered, outcomes = render_all(destination, items)
+    present = {r.record_key for r in rendered.values()}  # keys in the input (mirror)
+    unrendered = len(outcomes)
     mark_duplicate_keys(destination, rendered, outcomes)
 
     if is_dry:
@@ -123,10 +129,25 @@ def write_records(
                 }
                 for i, req in batch:
                     outcomes[i].request = request_dict(destination, req.method, req.path, body)
-        return _finish(destination, items, outcomes, started, 0, None, None, True)
+        plan = plan_writes(client, destination, items, ledger=ledger)
+        for item in plan.items:
+            if item.index is not None and outcomes[item.index].status == "dry_run":
+                outcomes[item.index].detail = f"plan: {item.action}" + (
+                    f" ({item.reason})" if item.reason else ""
+                )
+                outcomes[item.index].changes = item.changes
+        dry = _finish(destination, items, outcomes, started, plan.reads, None, None, True)
+        dry.plan = plan
+        dry.errors = list(plan.errors)
+        return dry
 
     if client is None:
         raise ValueError("write_records needs a client unless dry_run=True")
+    if destination.mode == "mirror" and ledger is None:
+        raise ValueError(
+            "mode='mirror' needs a write ledger (ledger=WriteLedger(...)): it deletes only "
+            "what the ledger shows this destination wrote"
+        )
 
     stats_before = _stats(client)
     calls = Counter()
@@ -136,6 +157,9 @@ def write_records(
         else None
     )
     writer = Writer(client, destination, calls, session)
+    writer.lookup_fields = lookup_fields(
+        writer.lookup_fields, [r.record_body or {} for r in rendered.values()]
+    )
     workers = max_concurrency or destination.max_concurrency or client.max_concurrency or 4
     workers = max(1, int(workers))
 
@@ -158,25 +182,35 @@ def write_records(
         for i in sorted(rendered):
             units.append(lambda i=i: report([writer.handle(i, rendered[i])]))
 
-    if units:
-        with (
-            session if session is not None else nullcontext(),
-            ThreadPoolExecutor(
+    errors: list[str] = []
+    with session if session is not None else nullcontext():
+        if units:
+            with ThreadPoolExecutor(
                 max_workers=min(workers, len(units)), thread_name_prefix="aha-write"
-            ) as pool,
-        ):
-            for outs in pool.map(lambda unit: unit(), units):
-                for o in outs:
-                    outcomes[o.index] = o
+            ) as pool:
+                for outs in pool.map(lambda unit: unit(), units):
+                    for o in outs:
+                        outcomes[o.index] = o
+        if destination.mode == "mirror" and session is not None and ledger is not None and items:
+            # an empty input never deletes (a stale/skipped run, or a broken upstream query)
+            removal = plan_removals(
+                destination, ledger, session.destination, present, unrendered=unrendered
+            )
+            if removal.error:
+                errors.append(removal.error)
+            for o in report(run_removals(writer, session, removal, len(items))):
+                outcomes[o.index] = o
 
     stats_after = _stats(client)
     attempts = rate_limited = None
     if stats_before is not None and stats_after is not None:
         attempts = stats_after[0] - stats_before[0]
         rate_limited = stats_after[1] - stats_before[1]
-    return _finish(
+    result = _finish(
         destination, items, outcomes, started, calls.value, attempts, rate_limited, False
     )
+    result.errors = errors
+    return result
 
 
 def _stats(client: AhaClient) -> tuple[int, int] | None:
@@ -197,7 +231,7 @@ def _finish(
     rate_limited: int | None,
     dry: bool,
 ) -> WriteReport:
-    ordered = [outcomes[i] for i in range(len(items))]
+    ordered = [outcomes[i] for i in sorted(outcomes)]  # input order, then mirror removals
     return WriteReport(
         destination=destination.label,
         outcomes=ordered,

@@ -31,6 +31,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from dagster_aha.destinations.ledger_rows import (
+    ADDED_COLUMNS,
     LEDGER_STATES,
     SCHEMA_VERSION,
     Claim,
@@ -147,6 +148,7 @@ class WriteLedger:
                     if attempt == 4:
                         raise
                     time.sleep(0.1 * (attempt + 1))
+            self._add_missing_columns()
             with self._engine.connect() as conn:
                 found = conn.execute(
                     sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
@@ -161,12 +163,39 @@ class WriteLedger:
                         )
                 except IntegrityError:
                     pass  # another writer recorded it first
+            elif int(found) < SCHEMA_VERSION:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        meta_table.update()
+                        .where(meta_table.c.name == "schema_version")
+                        .where(meta_table.c.value == found)
+                        .values(value=str(SCHEMA_VERSION))
+                    )
             elif int(found) > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self!r}: ledger schema version {found} is newer than this "
                     f"dagster_aha supports ({SCHEMA_VERSION}); upgrade dagster_aha"
                 )
             self._ready = True
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade an older table in place: add the nullable columns it lacks."""
+        for attempt in range(5):
+            present = {c["name"] for c in sa.inspect(self._engine).get_columns(rows_table.name)}
+            missing = [(n, t) for n, t in ADDED_COLUMNS if n not in present]
+            if not missing:
+                return
+            try:
+                with self._engine.begin() as conn:
+                    for name, ddl in missing:
+                        conn.execute(
+                            sa.text(f"ALTER TABLE {rows_table.name} ADD COLUMN {name} {ddl}")
+                        )
+            except (OperationalError, ProgrammingError):
+                # another process added them at the same moment: look again
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     @property
     def schema_version(self) -> int:
@@ -350,9 +379,13 @@ class WriteLedger:
         url: str | None = None,
         error: str | None = None,
         sent_hash: str | None = None,
+        origin: str | None = None,
+        sent_body: str | None = None,
+        path_values: str | None = None,
     ) -> bool:
         """Record the result and release the row. ``sent_hash``: the content hash of the
-        request that succeeded (kept from before when ``None``); ids are kept when ``None``."""
+        request that succeeded (kept from before when ``None``); ids, ``origin``, ``sent_body``
+        and ``path_values`` are kept when ``None``."""
         if state not in ("succeeded", "failed", "ambiguous"):
             raise ValueError(f"resolve to succeeded, failed or ambiguous, not {state!r}")
         values: dict[str, Any] = {
@@ -365,6 +398,9 @@ class WriteLedger:
             ("reference_num", reference_num),
             ("url", url),
             ("sent_hash", sent_hash),
+            ("origin", origin),
+            ("sent_body", sent_body),
+            ("path_values", path_values),
         ):
             if value is not None:
                 values[name] = value

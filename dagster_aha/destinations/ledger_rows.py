@@ -1,4 +1,4 @@
-"""The write ledger's tables (schema version 1) and its row types."""
+"""The write ledger's tables (schema version 2) and its row types."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 __all__ = [
+    "ADDED_COLUMNS",
     "LEDGER_STATES",
     "SCHEMA_VERSION",
     "Claim",
@@ -26,7 +27,9 @@ __all__ = [
 
 LedgerState = Literal["claimed", "sent", "succeeded", "failed", "ambiguous"]
 LEDGER_STATES: tuple[str, ...] = ("claimed", "sent", "succeeded", "failed", "ambiguous")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first schema. 2: adds ``origin``, ``sent_body`` and ``path_values`` (nullable; a
+version-1 table is upgraded in place with ``ALTER TABLE ... ADD COLUMN``)."""
 
 metadata = sa.MetaData()
 rows_table = sa.Table(
@@ -52,6 +55,16 @@ rows_table = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("version", sa.Integer, nullable=False),
+    # schema version 2 (sync modes, diffs, mirror): nullable, added to older tables in place
+    sa.Column("origin", sa.String(16)),
+    sa.Column("sent_body", sa.Text),
+    sa.Column("path_values", sa.Text),
+)
+#: Columns added after version 1, in order: (name, DDL type).
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("origin", "VARCHAR(16)"),
+    ("sent_body", "TEXT"),
+    ("path_values", "TEXT"),
 )
 sa.Index("aha_write_ledger_owner", rows_table.c.owner)
 meta_table = sa.Table(
@@ -94,6 +107,13 @@ class LedgerEntry:
     updated_at: float
     error: str | None
     version: int
+    origin: str | None = None
+    """``created``: this destination created the Aha! record; ``matched``: it found an existing
+    one (``match_on``) and only updated it (mirror never deletes those unless told so)."""
+    sent_body: str | None = None
+    """JSON of the record body (unwrapped) of the last request that succeeded (field diffs)."""
+    path_values: str | None = None
+    """JSON of the decoded path parameters of that request (a mirror delete's path)."""
 
     def held_by_other(self, owner: str, timeout: float, now: float | None = None) -> bool:
         """Held by another writer that heart-beat within ``timeout`` seconds."""

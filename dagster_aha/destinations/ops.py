@@ -29,7 +29,9 @@ import dagster as dg
 
 from dagster_aha.destinations.destination import AhaDestination
 from dagster_aha.destinations.engine import write_records
+from dagster_aha.destinations.guardrails import MaxFailed, enforce_guardrails, failure_limit
 from dagster_aha.destinations.ledger import WriteLedger
+from dagster_aha.destinations.metadata import plan_metadata, planned_vs_done
 from dagster_aha.destinations.report import (
     DEAD_LETTER_MARKER,
     WriteReport,
@@ -149,6 +151,11 @@ def report_metadata(report: WriteReport) -> dict[str, Any]:
         md["http_attempts"] = report.http_attempts
     if report.rate_limited is not None:
         md["rate_limited_429"] = report.rate_limited
+    md.update(planned_vs_done(report))
+    if report.plan is not None:
+        md.update(plan_metadata(report.plan))
+    if report.errors:
+        md["errors"] = dg.MetadataValue.json(report.errors)
     return md
 
 
@@ -171,14 +178,16 @@ def _failed_rows_metadata(report: WriteReport, limit: int = 50) -> list[Any]:
     return out
 
 
-def _failure(report: WriteReport) -> dg.Failure:
+def _failure(report: WriteReport, reason: str | None = None) -> dg.Failure:
     bad = report.failed_outcomes()
     md = report_metadata(report)
     md["failed"] = dg.MetadataValue.json(_failed_rows_metadata(report))
+    head = f"{reason}. " if reason else ""
+    first = f" First: {_sample(report, 3)}" if bad else ""
     return dg.Failure(
         description=(
-            f"{len(bad)} of {len(report.outcomes)} record(s) were not written to Aha! "
-            f"({report.summary()}). First: {_sample(report, 3)}"
+            f"{head}{len(bad)} of {len(report.outcomes)} record(s) were not written to Aha! "
+            f"({report.summary()}).{first}"
         ),
         metadata=md,
     )
@@ -199,6 +208,10 @@ def _log_summary(context: dg.OpExecutionContext, report: WriteReport) -> None:
         )
 
 
+def _max_failed(max_failed: MaxFailed, destination: AhaDestination) -> MaxFailed:
+    return max_failed if max_failed is not None else destination.max_failed
+
+
 def run_write(
     context: dg.OpExecutionContext,
     destination: AhaDestination,
@@ -213,13 +226,23 @@ def run_write(
             description=f"expected the records as a list of dicts, got {type(records).__name__}"
         )
     is_dry = destination.dry_run if dry_run is None else dry_run
-    client = None if is_dry else getattr(context.resources, resource_key).get_client()
+    resource = getattr(context.resources, resource_key)
+    if is_dry:
+        # a dry run plans with look-ups (reads only); without a usable client it plans
+        # from the ledger alone
+        try:
+            client = resource.get_client()
+        except Exception as exc:
+            context.log.warning(f"dry run without look-ups (no Aha! client: {exc})")
+            client = None
+    else:
+        client = resource.get_client()
     report = write_records(
         client,
         destination,
         records,
         dry_run=is_dry,
-        ledger=None if is_dry else resolve_ledger(ledger, context.instance),
+        ledger=resolve_ledger(ledger, context.instance),  # a dry run only reads it
         run_id=context.run_id,
     )
     _log_summary(context, report)
@@ -236,13 +259,22 @@ def build_aha_write_op(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     ledger: LedgerOption = True,
+    max_failed: MaxFailed = None,
+    dry_run: bool | None = None,
 ) -> dg.OpDefinition:
     """An op writing its ``records`` input to ``destination``; its output is the WriteReport.
 
     ``fail_on_error``: after writing everything, fail the step when any record failed or is
     ambiguous (the report is emitted first, and attached to the failure as metadata).
     ``ledger``: the write ledger (default: the instance's; see the module doc).
+    ``max_failed``: a count or a ratio of failed/ambiguous records above which the step fails
+    (after writing everything); at or below it the step succeeds with a warning. It replaces
+    ``fail_on_error`` (``True`` = ``max_failed=0``) when given. A run carrying an error (mirror
+    deletes above ``max_deletes``) fails too. The output of a dry run carries the
+    :class:`WritePlan` (``report.plan``).
+    ``dry_run=True``: every run is a dry run unless run config says otherwise.
     """
+    limit = failure_limit(fail_on_error, _max_failed(max_failed, destination))
 
     @dg.op(
         name=name,
@@ -256,10 +288,10 @@ def build_aha_write_op(
     def _write(
         context: dg.OpExecutionContext, config: AhaWriteConfig, records: list
     ) -> Iterator[dg.Output[WriteReport]]:
-        report = run_write(context, destination, resource_key, records, config.dry_run, ledger)
+        is_dry = config.dry_run if config.dry_run is not None else dry_run
+        report = run_write(context, destination, resource_key, records, is_dry, ledger)
         yield dg.Output(report, metadata=report_metadata(report))
-        if fail_on_error and not report.ok:
-            raise _failure(report)
+        enforce_guardrails(context, report, limit, _failure)
 
     return _write
 
@@ -283,6 +315,8 @@ def build_aha_write_job(
     tags: Mapping[str, str] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     ledger: LedgerOption = True,
+    max_failed: MaxFailed = None,
+    dry_run: bool | None = None,
 ) -> dg.JobDefinition:
     """A job ``<name>_records`` -> ``<name>`` that writes records given by run config.
 
@@ -345,6 +379,8 @@ def build_aha_write_job(
         resource_key=resource_key,
         pool=pool,
         fail_on_error=fail_on_error,
+        max_failed=max_failed,
+        dry_run=dry_run,
         ledger=ledger,
     )
 

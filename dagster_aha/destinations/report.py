@@ -43,13 +43,23 @@ def json_excerpt(value: Any, limit: int) -> Any:
 
 
 OutcomeStatus = Literal[
-    "created", "updated", "deleted", "skipped", "failed", "ambiguous", "dry_run"
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "skipped",
+    "removed_upstream",
+    "failed",
+    "ambiguous",
+    "dry_run",
 ]
 OUTCOME_STATUSES: tuple[str, ...] = (
     "created",
     "updated",
     "deleted",
+    "unchanged",
     "skipped",
+    "removed_upstream",
     "failed",
     "ambiguous",
     "dry_run",
@@ -79,6 +89,12 @@ class WriteOutcome(BaseModel):
     request: dict[str, Any] | None = None
     detail: str | None = None
     """Why a record was skipped or how it was resolved (e.g. found in the write ledger)."""
+    retry: bool = False
+    """The record failed in an earlier run (write ledger) and this run sent it again."""
+    record_key: str | None = None
+    """The record's key in the write ledger (set on mirror removals, which have no input)."""
+    changes: list[dict[str, Any]] | None = None
+    """Field-level diff of an update: ``[{"field", "before", "after"}]`` (when known)."""
 
     @field_validator("error", "detail")
     @classmethod
@@ -98,6 +114,7 @@ class WriteOutcome(BaseModel):
             "retryable": self.retryable,
             "match_key": self.match_key,
             "detail": self.detail,
+            "retry": self.retry,
             "method": req.get("method"),
             "path": req.get("path"),
             "body": json.dumps(req.get("body"), sort_keys=True)
@@ -117,6 +134,7 @@ ROW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("retryable", "bool"),
     ("match_key", "string"),
     ("detail", "string"),
+    ("retry", "bool"),
     ("method", "string"),
     ("path", "string"),
     ("body", "string (JSON)"),
@@ -140,6 +158,11 @@ class WriteReport(BaseModel):
     """429 responses seen by the client during the run (when available)."""
     duration_seconds: float = 0.0
     dry_run: bool = False
+    errors: list[str] = Field(default_factory=list)
+    """Guardrails that stopped part of the run (e.g. mirror deletes above ``max_deletes``):
+    the report is then not ``ok`` and a Dagster step fails after finishing."""
+    plan: Any = Field(default=None, repr=False)
+    """The :class:`~dagster_aha.destinations.plan.WritePlan` of a dry run (with look-ups)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -149,8 +172,8 @@ class WriteReport(BaseModel):
 
     @property
     def ok(self) -> bool:
-        """True when no record failed and none is ambiguous."""
-        return not any(o.status in _BAD_STATUSES for o in self.outcomes)
+        """True when no record failed, none is ambiguous and no guardrail stopped the run."""
+        return not self.errors and not any(o.status in _BAD_STATUSES for o in self.outcomes)
 
     @property
     def created_ids(self) -> list[str]:
@@ -197,11 +220,12 @@ class WriteReport(BaseModel):
 
     def summary(self) -> str:
         parts = [f"{s}={n}" for s, n in self.counts.items() if n]
-        return (
+        text = (
             f"{self.destination}: {len(self.outcomes)} record(s) "
             f"[{', '.join(parts) or 'none'}] in {self.duration_seconds:.2f}s, "
             f"{self.requests} request(s)"
         )
+        return text + "".join(f"; {e}" for e in self.errors)
 
     def markdown_preview(self, limit: int = 20) -> str:
         """A Markdown table of the first ``limit`` outcomes (failed/ambiguous first)."""

@@ -46,6 +46,8 @@ class ScopeLookups:
     calls: Counter
 
     def __init__(self) -> None:
+        self.lookup_fields = LOOKUP_FIELDS
+        """``fields=`` of look-ups: the id fields plus every field sent (for the diff)."""
         self._scopes: dict[str, ScopeIndex] = {}
         self._scopes_lock = threading.Lock()
 
@@ -72,7 +74,10 @@ class ScopeLookups:
                 raise idx.error
             try:
                 for rec in self.client.iter_records(
-                    idx.path, fields=LOOKUP_FIELDS, record_key=idx.list_key, on_page=self._on_page
+                    idx.path,
+                    fields=self.lookup_fields,
+                    record_key=idx.list_key,
+                    on_page=self._on_page,
                 ):
                     raw = raw_match_value(rec, self.dest.match_on)
                     if raw is MISSING:
@@ -110,7 +115,7 @@ class ScopeLookups:
         for rec in self.client.iter_records(
             idx.path,
             params=self._lookup_params(req.match_raw),
-            fields=LOOKUP_FIELDS,
+            fields=self.lookup_fields,
             record_key=idx.list_key,
             on_page=self._on_page,
         ):

@@ -10,6 +10,7 @@ absent ``settle_seconds`` after the lost attempt, and otherwise stays ``ambiguou
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from dagster_aha.client.errors import AhaNotFoundError
 from dagster_aha.client.urls import quote_segment
 from dagster_aha.destinations.claims import Acquired, ClaimLost, LedgerSession
 from dagster_aha.destinations.destination import AhaDestination, RenderedRequest
+from dagster_aha.destinations.diff import FieldChange, changes_text, diff_bodies, diff_fields
 from dagster_aha.destinations.keys import index_key
 from dagster_aha.destinations.ledger import LedgerEntry
 from dagster_aha.destinations.outcomes import (
@@ -35,6 +37,15 @@ if TYPE_CHECKING:
     from dagster_aha.client import AhaClient
 
 __all__ = ["LOOKUP_FIELDS", "Counter", "Writer"]
+
+
+def mark_retry(out: WriteOutcome, prev: LedgerEntry) -> WriteOutcome:
+    """Label the outcome of a record that failed in an earlier run and was sent again."""
+    if out.request is not None or out.status in ("created", "updated", "deleted"):
+        out.retry = True
+        note = f"retry: failed in run {prev.run_id or '?'} ({(prev.error or 'no reason')[:200]})"
+        out.detail = f"{note}; {out.detail}" if out.detail else note
+    return out
 
 
 class Writer(ScopeLookups):
@@ -120,8 +131,11 @@ class Writer(ScopeLookups):
 
     def _claimed(self, index: int, req: RenderedRequest, got: Acquired) -> WriteOutcome:
         prev = got.previous
-        if prev is None or prev.state in ("claimed", "failed"):
-            return self._plain(index, req)  # never sent, or definitely not applied
+        if prev is not None and prev.state == "failed":
+            out = self._plain(index, req)  # definitely not applied: a retry
+            return mark_retry(out, prev)
+        if prev is None or prev.state == "claimed":
+            return self._plain(index, req)  # never sent
         if prev.state == "succeeded" and prev.sent_hash == req.request_hash:
             assert self.session is not None
             return self.session.already_written(prev, index, req)
@@ -135,7 +149,9 @@ class Writer(ScopeLookups):
         ):
             # a keyed record (record_key) created before whose content changed: update it
             existing = {"id": prev.aha_id, "reference_num": prev.reference_num, "url": prev.url}
-            return self._on_match(index, req, existing)
+            before = json.loads(prev.sent_body) if prev.sent_body else None
+            changes = diff_bodies(before, req.record_body or {})
+            return self._on_match(index, req, existing, changes=changes)
         return self._plain(index, req)  # updates and deletes are idempotent
 
     def _resolve_unknown_create(
@@ -170,7 +186,7 @@ class Writer(ScopeLookups):
                 True,
             )
         if found is not None:
-            if prev.request_hash == req.request_hash or self.dest.on_match == "skip":
+            if prev.request_hash == req.request_hash or not self.dest.updates_matches:
                 aha_id, ref, url = parse_response(found, None)
                 return WriteOutcome(
                     index=index,
@@ -204,6 +220,14 @@ class Writer(ScopeLookups):
         try:
             response = self.send(req.method, req.path, req.body)
         except AhaNotFoundError as exc:
+            if req.kind == "update" and self.dest.mode == "update_only":
+                return WriteOutcome(
+                    index=index,
+                    status="skipped",
+                    http_status=exc.status,
+                    detail=f"not found in Aha! ({exc}); mode='update_only' never creates",
+                    request=request,
+                )
             if req.kind == "delete":
                 return WriteOutcome(
                     index=index,
@@ -266,6 +290,14 @@ class Writer(ScopeLookups):
             existing = idx.entries.get(index_key(req.match_raw))
         if existing is not None:
             return self._on_match(index, req, existing)
+        if self.dest.mode == "update_only":
+            return WriteOutcome(
+                index=index,
+                status="skipped",
+                detail=f"no record of {req.path} has {self.dest.match_on} = {req.match_key!r}; "
+                "mode='update_only' never creates",
+                match_key=req.match_key,
+            )
         if idx.missing_field:
             return WriteOutcome(
                 index=index,
@@ -323,12 +355,33 @@ class Writer(ScopeLookups):
         )
 
     def _on_match(
-        self, index: int, req: RenderedRequest, existing: Mapping[str, Any]
+        self,
+        index: int,
+        req: RenderedRequest,
+        existing: Mapping[str, Any],
+        *,
+        changes: list[FieldChange] | None = None,
     ) -> WriteOutcome:
+        """``existing`` was found (look-up) or is known (ledger): update it unless it already
+        holds every field we send (``unchanged``, no request) or matches are skipped.
+        ``changes``: the field diff when known (from the ledger); else diffed against
+        ``existing`` as Aha! returned it."""
         aha_id, ref, url = parse_response(existing, None)
         endpoint = self.dest.endpoint
+        if changes is None and self.dest.updates_matches and aha_id is not None:
+            changes = diff_fields(req.record_body or {}, existing)
+            if not changes:
+                return WriteOutcome(
+                    index=index,
+                    status="unchanged",
+                    aha_id=aha_id,
+                    reference_num=ref,
+                    url=url,
+                    match_key=req.match_key,
+                    detail="the Aha! record already holds every field sent: no request",
+                )
         if (
-            self.dest.on_match == "skip"
+            not self.dest.updates_matches
             or aha_id is None
             or endpoint is None
             or endpoint.update_path is None
@@ -340,7 +393,13 @@ class Writer(ScopeLookups):
                 reference_num=ref,
                 url=url,
                 error=None if aha_id else "matched a record without an id",
-                detail="the record exists (on_match='skip')" if aha_id else None,
+                detail=(
+                    "the record exists (mode='create')"
+                    if self.dest.mode == "create"
+                    else "the record exists (on_match='skip')"
+                )
+                if aha_id
+                else None,
                 match_key=req.match_key,
             )
         values = {k: quote_segment(v) for k, v in req.path_values.items()}
@@ -363,6 +422,8 @@ class Writer(ScopeLookups):
             url=new_url or url,
             match_key=req.match_key,
             request=request,
+            changes=changes,
+            detail=changes_text(changes) if changes else None,
         )
 
     # -- batches ------------------------------------------------------------------------

@@ -246,4 +246,7 @@ def _iter_per_record(
         for record in client.iter_records(
             record_path, fields=list(fields) or None, record_key=stream.record_key
         ):
-            yield {**record, **columns}
+            row = {**record, **columns}
+            if row.get("id") is not None:
+                row["id"] = str(row["id"])  # record links carry integer ids: ids are strings
+            yield row

@@ -196,7 +196,15 @@ def run_demo(*, reset: bool = False, out: Any = None) -> dict[str, Any]:
         outcome = written.get(WRITE_OUTCOME_KEY, {})
         statuses = {
             s: int(outcome.get(f"count_{s}", 0) or 0)
-            for s in ("created", "updated", "skipped", "failed", "ambiguous", "dry_run")
+            for s in (
+                "created",
+                "updated",
+                "unchanged",
+                "skipped",
+                "failed",
+                "ambiguous",
+                "dry_run",
+            )
         }
         dead = int(written.get(DEAD_LETTER_KEY, {}).get("records", 0) or 0)
         print(

@@ -61,7 +61,7 @@ def test_a_rerun_sends_nothing_that_succeeded(
     assert first.counts["created"] == 10
     aha_sandbox.clear_requests()
     again = write(aha_sandbox, dest(match), records, ledger)
-    assert again.counts["skipped"] == 10 and again.ok
+    assert again.counts["unchanged"] == 10 and again.ok
     assert [o.aha_id for o in again.outcomes] == [o.aha_id for o in first.outcomes]
     assert "already written" in (again.outcomes[0].detail or "")
     assert aha_sandbox.requests == []  # no listing, no write

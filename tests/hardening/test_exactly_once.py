@@ -165,14 +165,15 @@ def test_kill_9_half_way_then_rerun(sandbox_proc: Sandbox, tmp_path: Path, match
     second = write_here(sb, ledger, prefix=prefix, match_on=match_on, run_id="rerun")
     counts = assert_exactly_once(sb, prefix, second)
     statuses = Counter(second["statuses"])
-    assert statuses["skipped"] == left["succeeded"]  # nothing that succeeded was sent again
+    # nothing that succeeded was sent again (unchanged: the ledger's last request is the same)
+    assert statuses["unchanged"] == left["succeeded"]
     if match_on:
-        assert set(statuses) <= {"skipped", "created"}, statuses
+        assert set(statuses) <= {"unchanged", "created"}, statuses
         assert all(counts[f"{prefix}-{i}"] == 1 for i in range(N))
     else:
         # a record the dead writer left "sent" is reported ambiguous, never re-sent
         assert statuses["ambiguous"] == in_flight, (statuses, left)
-        assert set(statuses) <= {"skipped", "created", "ambiguous"}
+        assert set(statuses) <= {"unchanged", "created", "ambiguous"}
         assert sum(counts.values()) >= N - in_flight
     print(
         f"\nkill -9 ({'match_on' if match_on else 'no match_on'}): {N} records, killed with "
@@ -235,7 +236,7 @@ def test_two_concurrent_writers_write_each_record_once(
     assert sum(counts.values()) == N and all(counts[f"{prefix}-{i}"] == 1 for i in range(N))
     both = Counter(s for rep in reports for s in rep["statuses"])
     # each record is created by exactly one writer; the other finds it written
-    assert both["created"] == N and both["skipped"] + both["updated"] == N, both
+    assert both["created"] == N and both["unchanged"] + both["updated"] == N, both
     print(
         f"\n2 writers ({how}, {ledger_kind} ledger): {N} records each, outcomes "
         f"{dict(both)}, in sandbox {sum(counts.values())}, duplicates 0"

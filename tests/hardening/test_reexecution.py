@@ -103,7 +103,7 @@ def test_reexecute_from_failure_and_retry_write_each_record_once(
             assert retry.success
             report = retry.output_for_node("push_write")
         assert [o.index for o in report.outcomes] == list(range(N))
-        assert report.counts["skipped"] == 20 and report.counts["created"] == 20
+        assert report.counts["unchanged"] == 20 and report.counts["created"] == 20
         assert sum(1 for r in sandbox.requests if r.method == "POST") == 20
 
         # a run retry re-executing every step: nothing is sent at all
@@ -115,7 +115,7 @@ def test_reexecute_from_failure_and_retry_write_each_record_once(
             raise_on_error=False,
         ) as again:
             assert again.success
-            assert again.output_for_node("push_write").counts["skipped"] == N
+            assert again.output_for_node("push_write").counts["unchanged"] == N
         assert [r for r in sandbox.requests if r.method == "POST"] == []
     final = counts()
     assert all(final[r["ext"]] == 1 for r in recs) and sum(final.values()) == N

@@ -153,6 +153,9 @@ def _path_parameters(sb: AhaSandbox, method: str, path: str) -> dict[str, str]:
             d["id"] for d in custom_field_definitions(state) if d["_options"]
         ),
     }
+    # kinds read by their own id only (to-dos, comments, requirements, phases, record links)
+    for kind in ("tasks", "comments", "requirements", "release_phases", "record_links"):
+        own[kind] = state.records(kind)[0]["id"]
     segments = path.strip("/").split("/")
     out: dict[str, str] = {}
     for i, seg in enumerate(segments):

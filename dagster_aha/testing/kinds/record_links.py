@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dagster_aha.testing.http import detail_route, json_response, route
+from dagster_aha.testing.http import json_response, route
 from dagster_aha.testing.kinds.base import Kind
 from dagster_aha.testing.kinds.shared import API, HOST
 
@@ -63,8 +63,15 @@ def _feature_links(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], bo
     for link in sb.state.snapshot("record_links"):
         ends = (str(link["parent_record"]["id"]), str(link["child_record"]["id"]))
         if fid in ends:
-            links.append({**link, "parent": ends[0] == fid})
+            links.append({**_served(link), "parent": ends[0] == fid})
     return json_response(200, {"record_links": links})
 
 
-detail_route("record_links", "record_links/:id")
+def _served(link: dict[str, Any]) -> dict[str, Any]:
+    """A link as Aha! serves it: its own id is an integer (the document's example)."""
+    return {**link, "id": int(link["id"])}
+
+
+@route("GET", "record_links/:id")
+def _link(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Any:
+    return json_response(200, {"record_link": _served(sb.state.require("record_links", m["id"]))})
