@@ -89,6 +89,9 @@ CONTRADICTED_BY_OTHER_EXAMPLES = {
     # the schema types workflow_status.workflow_status_category as null (its example's "Not
     # Started"); the other examples' statuses carry a category object {id, name}
     "POST /products/{product_id}/initiatives",
+    # the schema types pagination.current_page as a string (its example's "1"); the 112 other
+    # list examples carry an integer, as the sandbox serves it
+    "GET /deletions",
 }
 
 
