@@ -2,17 +2,21 @@
 
     python -m benchmarks.landing --records 60000 --records 300000 --json landing.json
 
-The sandbox runs in this process without rate limits or latency (the point is the cost of
-landing, not Aha!'s ceiling of 60,000 records/min); each variant runs in its own spawned
-interpreter, so its peak RSS is its own:
+The sandbox runs in this (the parent) process, without rate limits or latency (the point is the
+cost of landing, not Aha!'s ceiling of 60,000 records/min); each variant runs in its own spawned
+interpreter, so its peak RSS is its own, not the sandbox's (which holds every record):
 
 * ``extract``: ``AhaClient.iter_records("features", fields=...)``, records counted and dropped;
-* ``land``: ``aha_dlt_source(client, streams=["features"])`` through ``dlt.pipeline`` into a
-  fresh DuckDB file, with the extract, normalize and load steps timed separately; the landed
-  table is then counted (``count(DISTINCT id)`` must equal the sandbox's features).
+* ``land``: ``aha_dlt_source(client, streams=["features"])`` into a fresh DuckDB file through
+  ``AhaLanding(...).pipeline()`` with ``AhaLanding.settings()``: what a user of
+  ``build_aha_dlt_assets`` / ``AhaLanding.run`` gets by default (write buffers of 1,000 rows,
+  DuckDB ``memory_limit`` 128MB, jsonl load files). The extract, normalize and load steps are
+  timed separately, with the peak RSS of each (Linux: ``VmHWM`` reset between steps through
+  ``/proc/self/clear_refs``); the landed table is then counted (``count(DISTINCT id)`` must
+  equal the sandbox's features).
 
 Figures: wall seconds, records/s, normalize+load records/s (the landing's own throughput, to
-compare with Aha!'s 1,000 records/s) and peak RSS (MiB).
+compare with Aha!'s 1,000 records/s) and peak RSS (MiB), whole and per step.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import Column, format_table, mib, run_in_subprocess, write_json
+from benchmarks.common import (
+    Column,
+    format_table,
+    mib,
+    peak_rss_bytes,
+    run_in_subprocess,
+    write_json,
+)
 from benchmarks.sandbox import start_sandbox
 
 VARIANTS = ("extract", "land")
@@ -63,33 +74,54 @@ def extract_variant(url: str, api_key: str, concurrency: int) -> dict[str, Any]:
     return {"records": n, "wall_s": wall, "extract_s": wall}
 
 
+def _reset_peak_rss() -> bool:
+    """Start a new ``VmHWM`` (Linux >= 4.0); False where it cannot be reset."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict[str, Any]:
-    """Every feature landed in a fresh DuckDB file (full load, merge disposition)."""
-    import dlt
+    """Every feature landed in a fresh DuckDB file (full load, merge disposition), with the
+    package's defaults (``AhaLanding``)."""
+    from dagster_aha.dlt import AhaLanding, aha_dlt_source
 
-    from dagster_aha.dlt import aha_dlt_source
-
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_landing",
+    landing = AhaLanding(
+        credentials=os.path.join(workdir, "landed.duckdb"),
         pipelines_dir=os.path.join(workdir, "dlt"),
-        destination=dlt.destinations.duckdb(os.path.join(workdir, "landed.duckdb")),
-        dataset_name="aha",
+        pipeline_name="bench_landing",
     )
-    with _client(url, api_key, concurrency) as client:
+    pipeline = landing.pipeline()
+    peaks: dict[str, float | None] = {}
+    resets = _reset_peak_rss()
+
+    def step_peak(name: str) -> None:
+        peaks[f"{name}_peak_rss_bytes"] = peak_rss_bytes() if resets else None
+        _reset_peak_rss()
+
+    whole_peak = peak_rss_bytes()
+    with _client(url, api_key, concurrency) as client, landing.settings():
         source = aha_dlt_source(
             client, streams=["features"], deletions_feed=False, reconcile_every=None
         )
         t0 = time.monotonic()
-        pipeline.extract(source, loader_file_format=FILE_FORMAT)
+        pipeline.extract(source, loader_file_format=landing.loader_file_format or FILE_FORMAT)
         t1 = time.monotonic()
+        step_peak("extract")
         pipeline.normalize()
         t2 = time.monotonic()
+        step_peak("normalize")
         pipeline.load()
         t3 = time.monotonic()
+        step_peak("load")
     with pipeline.sql_client() as sql:
         table = sql.make_qualified_table_name("features")
         rows = sql.execute_sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
     count, distinct = rows[0] if rows else (0, 0)
+    step_values = [v for v in peaks.values() if v is not None]
     return {
         "records": int(count),
         "distinct": int(distinct),
@@ -97,6 +129,9 @@ def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict
         "extract_s": t1 - t0,
         "normalize_s": t2 - t1,
         "load_s": t3 - t2,
+        **peaks,
+        # VmHWM was reset between the steps: the whole run's peak is the largest step's
+        "peak_rss_bytes": max([whole_peak, *step_values, peak_rss_bytes()]),
     }
 
 
@@ -117,9 +152,9 @@ def run(
     def call(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         if not in_process:
             return run_in_subprocess(fn, kwargs)
-        from benchmarks.common import peak_rss_bytes
-
-        return {**fn(**kwargs), "peak_rss_bytes": peak_rss_bytes()}
+        out = fn(**kwargs)
+        out["peak_rss_bytes"] = max(out.get("peak_rss_bytes", 0), peak_rss_bytes())
+        return out
 
     chosen = list(selected or VARIANTS)
     results: list[dict[str, Any]] = []
@@ -166,11 +201,22 @@ def run(
                     else None
                 ),
                 "peak_rss_mib": round(mib(out["peak_rss_bytes"]) or 0.0, 1),
+                "extract_s": round(out["extract_s"], 2),
+                "normalize_s": _round(out.get("normalize_s")),
+                "load_s": _round(out.get("load_s")),
+                **{
+                    f"{step}_peak_rss_mib": _round(mib(out.get(f"{step}_peak_rss_bytes")), 1)
+                    for step in ("extract", "normalize", "load")
+                },
             }
             results.append(row)
             if verbose:
                 print(f"  {records} features, {variant}: {row}", file=sys.stderr)
     return {"records": records, "concurrency": concurrency, "results": results}
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 COLUMNS = [
@@ -182,6 +228,12 @@ COLUMNS = [
     Column("normalize_load_s", "normalize+load s"),
     Column("normalize_load_records_per_s", "normalize+load records/s"),
     Column("peak_rss_mib", "peak RSS MiB"),
+    Column("extract_s", "extract s"),
+    Column("extract_peak_rss_mib", "extract peak MiB"),
+    Column("normalize_s", "normalize s"),
+    Column("normalize_peak_rss_mib", "normalize peak MiB"),
+    Column("load_s", "load s"),
+    Column("load_peak_rss_mib", "load peak MiB"),
 ]
 
 

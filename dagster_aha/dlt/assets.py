@@ -121,15 +121,16 @@ def build_aha_dlt_assets(
         stats = LandingStats()
         source = aha_dlt_source(aha, full_refresh=config.full_refresh, stats=stats, **options)
         pipeline = landing.pipeline()
-        results = DagsterDltResource().run(
-            context=context,
-            dlt_source=source,
-            dlt_pipeline=pipeline,
-            dagster_dlt_translator=translator,
-            # DuckDB reads jsonl load files itself; dlt's default builds INSERT statements
-            **({"loader_file_format": "jsonl"} if landing.destination == "duckdb" else {}),
-        )
-        yield from _with_landing_metadata(context, results, stats, pipeline, deletes)
+        file_format = landing.loader_file_format
+        with landing.settings():  # bounded buffers (see AhaLanding)
+            results = DagsterDltResource().run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=pipeline,
+                dagster_dlt_translator=translator,
+                **({"loader_file_format": file_format} if file_format else {}),
+            )
+            yield from _with_landing_metadata(context, results, stats, pipeline, deletes)
 
     _land.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [

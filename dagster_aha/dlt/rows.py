@@ -90,17 +90,20 @@ class RowShaper:
 
     def __init__(self) -> None:
         self._hinted: set[str] = set()
-        # (prefix, key) -> (column, key is an id key)
-        self._columns: dict[tuple[str, str], tuple[str, bool]] = {}
+        # prefix -> key -> (column, key is an id key)
+        self._columns: dict[str, dict[str, tuple[str, bool]]] = {}
+        self._cached = 0
 
     def _column(self, prefix: str, key: str) -> tuple[str, bool]:
-        cached = self._columns.get((prefix, key))
+        by_key = self._columns.setdefault(prefix, {})
+        cached = by_key.get(key)
         if cached is not None:
             return cached
         name = _NAMING.normalize_identifier(key)
         out = (f"{prefix}__{name}" if prefix else name, _is_id_key(key))
-        if len(self._columns) < _MAX_CACHED_COLUMNS:
-            self._columns[(prefix, key)] = out
+        if self._cached < _MAX_CACHED_COLUMNS:
+            by_key[key] = out
+            self._cached += 1
         return out
 
     def shape(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -118,11 +121,11 @@ class RowShaper:
         hints: list[dict[str, Any]],
         depth: int,
     ) -> None:
-        columns = self._columns
+        columns = self._columns.get(prefix) or {}
         for key, inner in value.items():
             if inner is None:
                 continue
-            cached = columns.get((prefix, key))
+            cached = columns.get(key)
             column, is_id = cached if cached is not None else self._column(prefix, key)
             kind = type(inner)
             if kind is str or kind is float or kind is bool:
