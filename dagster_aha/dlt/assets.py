@@ -3,7 +3,8 @@
 One asset per table, keyed ``key_prefix + [table]`` (``aha/features``), kinds ``aha``, ``dlt``
 and the destination. Each materialization says what the load did: ``aha/rows_loaded`` (records
 read and merged this run), ``dagster/row_count`` (rows in the table after the merge),
-``aha/deletes_applied``, ``aha/cursor``, ``aha/sync_mode``, and dlt's column schema. The asset
+``aha/deletes_applied``, ``aha/cursor``, ``aha/sync_mode``, ``aha/records_restored`` (when the id
+reconciliation landed records the table lacked), and dlt's column schema. The asset
 value is the landed table itself: nothing is pickled.
 """
 
@@ -178,6 +179,8 @@ def _with_landing_metadata(
                     "aha/reconciled": run.reconciled,
                 }
             )
+            if run.records_restored:
+                extra["aha/records_restored"] = MetadataValue.int(run.records_restored)
             if run.deletes_unreadable:
                 extra["aha/deletions_unreadable"] = MetadataValue.int(run.deletes_unreadable)
             if run.warnings:

@@ -15,11 +15,12 @@ record is kept.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import dlt
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-__all__ = ["CUSTOM_FIELDS_PREFIX", "MAX_FLATTEN_DEPTH", "RowShaper"]
+__all__ = ["CUSTOM_FIELDS_PREFIX", "MAX_FLATTEN_DEPTH", "RowShaper", "with_hints"]
 
 MAX_FLATTEN_DEPTH = 3
 CUSTOM_FIELDS_PREFIX = "custom_fields__"
@@ -179,3 +180,10 @@ class RowShaper:
                 data_type = None
             column, is_id = self._column(CUSTOM_FIELDS_PREFIX[:-2], field["key"])
             self._put(row, hints, column, value, is_id, data_type)
+
+
+def with_hints(batch: list[dict[str, Any]], hints: list[dict[str, Any]]) -> Any:
+    """A batch of rows to yield to dlt, carrying the new column hints of its rows."""
+    if not hints:
+        return batch
+    return dlt.mark.with_hints(batch, dlt.mark.make_hints(columns=cast(Any, hints)))
