@@ -16,13 +16,18 @@ interpreter, so its peak RSS is its own, not the sandbox's (which holds every re
   equal the sandbox's features).
 
 Figures: wall seconds, records/s, normalize+load records/s (the landing's own throughput, to
-compare with Aha!'s 1,000 records/s) and peak RSS (MiB), whole and per step.
+compare with Aha!'s 1,000 records/s), peak RSS (MiB), whole and per step, and the CPU seconds
+of each step (the wall seconds of a shared machine vary; the CPU seconds less).
+
+``--variant reland`` (not run by default) lands once, then measures a ``full_refresh`` load
+over the populated table: every row merged again, every landed id compared with the read.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -66,6 +71,7 @@ def extract_variant(url: str, api_key: str, concurrency: int) -> dict[str, Any]:
 
     stream = STREAMS["features"]
     started = time.monotonic()
+    cpu = _cpu_s()
     n = 0
     with _client(url, api_key, concurrency) as client:
         for _ in client.iter_records(
@@ -73,7 +79,13 @@ def extract_variant(url: str, api_key: str, concurrency: int) -> dict[str, Any]:
         ):
             n += 1
     wall = time.monotonic() - started
-    return {"records": n, "wall_s": wall, "extract_s": wall}
+    return {"records": n, "wall_s": wall, "extract_s": wall, "extract_cpu_s": _cpu_s() - cpu}
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _reset_peak_rss() -> bool:
@@ -107,9 +119,13 @@ def land_variant(
     peaks: dict[str, float | None] = {}
     resets = _reset_peak_rss()
 
+    cpu = [_cpu_s()]
+
     def step_peak(name: str) -> None:
         peaks[f"{name}_peak_rss_bytes"] = peak_rss_bytes() if resets else None
         _reset_peak_rss()
+        cpu.append(_cpu_s())
+        peaks[f"{name}_cpu_s"] = cpu[-1] - cpu[-2]
 
     whole_peak = peak_rss_bytes()
     with _client(url, api_key, concurrency) as client, landing.settings():
@@ -128,7 +144,7 @@ def land_variant(
         table = sql.make_qualified_table_name("features")
         rows = sql.execute_sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
     count, distinct = rows[0] if rows else (0, 0)
-    step_values = [v for v in peaks.values() if v is not None]
+    step_values = [v for k, v in peaks.items() if k.endswith("_rss_bytes") and v is not None]
     return {
         "records": int(count),
         "distinct": int(distinct),
@@ -211,6 +227,9 @@ def run(
                 ),
                 "peak_rss_mib": round(mib(out["peak_rss_bytes"]) or 0.0, 1),
                 "extract_s": round(out["extract_s"], 2),
+                "extract_cpu_s": _round(out.get("extract_cpu_s")),
+                "normalize_cpu_s": _round(out.get("normalize_cpu_s")),
+                "load_cpu_s": _round(out.get("load_cpu_s")),
                 "normalize_s": _round(out.get("normalize_s")),
                 "load_s": _round(out.get("load_s")),
                 **{

@@ -7,6 +7,9 @@
   ``custom_fields__<key>``, typed from the field's ``type`` where it is known (numbers, dates,
   booleans; lists and objects are JSON);
 * ids are strings (Aha! ids exceed 2**53): ``id``, ``*_id`` and ``*_ids`` values at any depth;
+* timestamps (``*_at`` values with a ``Z`` or an offset, Aha!'s ``2019-01-01T14:00:00.000Z``)
+  are handed to dlt as ``datetime``: the same ``timestamp`` columns dlt would infer from the
+  strings, without dlt parsing every value again in normalize (its slowest step);
 * ``None`` values are left out (a missing column is NULL; the row is replaced on merge).
 
 The record dicts are converted in place (they come fresh from the JSON parser): no copy of the
@@ -15,6 +18,7 @@ record is kept.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 import dlt
@@ -70,6 +74,27 @@ def _ids_to_str(value: Any, is_id: bool = False) -> Any:
     return value
 
 
+def _is_timestamp_key(key: str) -> bool:
+    return key.endswith("_at")
+
+
+def _timestamp(value: str) -> datetime | str:
+    """An ISO 8601 timestamp with ``Z`` or an offset as an aware ``datetime``; anything else
+    (a date, a naive time, free text) unchanged."""
+    if len(value) < 20 or value[10] != "T":
+        return value
+    if value[-1] == "Z":
+        text = value[:-1] + "+00:00"  # fromisoformat reads "Z" only from Python 3.11
+    elif value[-6] in "+-" and value[-3] == ":":
+        text = value
+    else:
+        return value
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return value
+
+
 def _number(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -91,17 +116,17 @@ class RowShaper:
 
     def __init__(self) -> None:
         self._hinted: set[str] = set()
-        # prefix -> key -> (column, key is an id key)
-        self._columns: dict[str, dict[str, tuple[str, bool]]] = {}
+        # prefix -> key -> (column, key is an id key, key is a timestamp key)
+        self._columns: dict[str, dict[str, tuple[str, bool, bool]]] = {}
         self._cached = 0
 
-    def _column(self, prefix: str, key: str) -> tuple[str, bool]:
+    def _column(self, prefix: str, key: str) -> tuple[str, bool, bool]:
         by_key = self._columns.setdefault(prefix, {})
         cached = by_key.get(key)
         if cached is not None:
             return cached
         name = _NAMING.normalize_identifier(key)
-        out = (f"{prefix}__{name}" if prefix else name, _is_id_key(key))
+        out = (f"{prefix}__{name}" if prefix else name, _is_id_key(key), _is_timestamp_key(key))
         if self._cached < _MAX_CACHED_COLUMNS:
             by_key[key] = out
             self._cached += 1
@@ -127,9 +152,11 @@ class RowShaper:
             if inner is None:
                 continue
             cached = columns.get(key)
-            column, is_id = cached if cached is not None else self._column(prefix, key)
+            column, is_id, is_ts = cached if cached is not None else self._column(prefix, key)
             kind = type(inner)
-            if kind is str or kind is float or kind is bool:
+            if kind is str:
+                row[column] = _timestamp(inner) if is_ts else inner
+            elif kind is float or kind is bool:
                 row[column] = inner
             elif kind is int:
                 row[column] = str(inner) if is_id else inner
@@ -178,7 +205,7 @@ class RowShaper:
                     data_type = None  # not a number after all: let dlt keep it as text
             elif data_type == "bool" and not isinstance(value, bool):
                 data_type = None
-            column, is_id = self._column(CUSTOM_FIELDS_PREFIX[:-2], field["key"])
+            column, is_id, _ = self._column(CUSTOM_FIELDS_PREFIX[:-2], field["key"])
             self._put(row, hints, column, value, is_id, data_type)
 
 

@@ -70,3 +70,25 @@ def test_custom_fields_are_columns_typed_from_their_type_and_hinted_once() -> No
     }
     again, more = shaper.shape({"id": "2", "custom_fields": fields[:3]})
     assert again["custom_fields__revenue"] == 100.5 and more == []  # hints only once per table
+
+
+def test_timestamps_are_datetimes_for_dlt_dates_and_other_text_stay_strings() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    row, _ = RowShaper().shape(
+        {
+            "updated_at": "2019-12-25T14:00:00.000Z",
+            "release": {"created_at": "2019-01-01T11:00:00.123+02:00", "name": "R1"},
+            "start_date": "2019-01-01",
+            "accessed_at": "never",
+            "local_at": "2019-01-01T00:00:00",
+            "name_at": "2019-01-01T00:00:00Z but not a time",
+        }
+    )
+    assert row["updated_at"] == datetime(2019, 12, 25, 14, tzinfo=timezone.utc)
+    assert row["release__created_at"] == datetime(
+        2019, 1, 1, 11, 0, 0, 123000, tzinfo=timezone(timedelta(hours=2))
+    )
+    assert row["start_date"] == "2019-01-01"  # dates stay text, as dlt infers them
+    assert row["accessed_at"] == "never" and row["local_at"] == "2019-01-01T00:00:00"
+    assert row["name_at"] == "2019-01-01T00:00:00Z but not a time"
