@@ -44,6 +44,7 @@ from dagster_aha.client.transport import (
     AttemptDeadlineExceeded,
     DeadlineAdapter,
     ResponseTooLarge,
+    headers_arrived,
     send_attempt,
     settle_environment,
 )
@@ -506,7 +507,12 @@ class AhaClient:
             resp._content = self._scrub(resp.content)
             status = resp.status_code
             self._count(status)
-            self._limiter.update_from_headers(resp.headers, time.monotonic() - start, status=status)
+            done = time.monotonic()
+            arrived = headers_arrived(resp)
+            arrived = done if arrived is None else min(max(arrived, start), done)
+            self._limiter.update_from_headers(
+                resp.headers, arrived - start, status=status, age=done - arrived
+            )
             logger.debug(
                 "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start
             )
@@ -798,6 +804,7 @@ class AhaClient:
         first_body: Callable[[dict[str, Any]], None] | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
         check: ListReadCheck | None = None,
+        expected_pages: int | None = None,
     ) -> Iterator[list[Any]]:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
@@ -833,7 +840,8 @@ class AhaClient:
                 last = start_page
                 if not got_first:
                     budget = min(self._in_flight_target(), self._limiter.windows[0][1])
-                    last = speculative_last_page(hints.get(hint_key), budget)
+                    known = hints.get(hint_key)
+                    last = speculative_last_page(known or expected_pages, budget)
                     for p in range(2, last + 1):
                         submit(p, per_page)
                 try:
@@ -932,6 +940,7 @@ class AhaClient:
         record_key: str | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
         report: ListReadReport | None = None,
+        expected_pages: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every record of a paginated list, e.g. ``iter_records("products/PRJ1/releases")``.
 
@@ -946,6 +955,13 @@ class AhaClient:
         ``total_records`` is read again (records already yielded are yielded again only when
         their ``updated_at`` changed). ``report`` (a :class:`ListReadReport`) is filled in as
         the read goes; ``report.complete`` is set once the last record has been yielded.
+
+        ``expected_pages``: the page count of an earlier read of this list (for example
+        ``report.total_pages`` kept with a cursor by a caller that runs in a new process each
+        time). Pages 2..k then start together with page 1, as when the client itself remembers
+        the count from an earlier read in this process or in its budget store (which wins when
+        both are known). Pages beyond the end are discarded: a wrong value costs at most one
+        short window's budget of requests, never records.
         """
         query = {k: v for k, v in (params or {}).items() if k not in ("page", "per_page")}
         f = _fields_param(fields)
@@ -959,7 +975,13 @@ class AhaClient:
             report.passes = attempt + 1
             check = ListReadCheck(path, report)
             for records in self._iter_pages(
-                path, query, size, record_key, on_page=on_page, check=check
+                path,
+                query,
+                size,
+                record_key,
+                on_page=on_page,
+                check=check,
+                expected_pages=expected_pages if attempt == 0 else None,
             ):
                 for rec in records:
                     if not isinstance(rec, dict):

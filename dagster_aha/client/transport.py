@@ -37,6 +37,7 @@ __all__ = [
     "AttemptDeadlineExceeded",
     "DeadlineAdapter",
     "ResponseTooLarge",
+    "headers_arrived",
     "send_attempt",
     "settle_environment",
 ]
@@ -232,6 +233,15 @@ def _declared_length(resp: requests.Response) -> int | None:
         return None
 
 
+_HEADERS_AT = "_aha_headers_at"
+
+
+def headers_arrived(resp: requests.Response) -> float | None:
+    """``time.monotonic()`` when ``resp``'s status line and headers had arrived, if known."""
+    at = resp.__dict__.get(_HEADERS_AT)
+    return at if isinstance(at, float) else None
+
+
 def send_attempt(
     session: requests.Session,
     method: str,
@@ -261,6 +271,9 @@ def send_attempt(
                 allow_redirects=False,
                 stream=True,
             )
+            # the server admitted the request before it sent these headers: the rate limiter
+            # times the round trip to here, not to the end of the body (nor of its scrubbing)
+            resp.__dict__[_HEADERS_AT] = time.monotonic()
             try:
                 ok = 200 <= resp.status_code < 300
                 limit = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)
