@@ -198,6 +198,10 @@ class _BearerAuth(requests.auth.AuthBase):
         return self.redactor.bytes(data)
 
 
+class _AbandonedPage(Exception):
+    """A page of a read that is over (never raised to a caller: its future is not read)."""
+
+
 class _ShrinkPage(Exception):
     """Internal: a list page timed out (504); retry the rest with a smaller per_page."""
 
@@ -403,6 +407,7 @@ class AhaClient:
         disable_mailers: bool | None = None,
         shrink_on_504: bool = False,
         headers: Mapping[str, str] | None = None,
+        abandon: threading.Event | None = None,
     ) -> requests.Response:
         """Send with rate limiting and retries; return a 2xx response or raise AhaError.
 
@@ -425,6 +430,8 @@ class AhaClient:
         budget = WaitBudget(self.wait_budget, method, shown_url)
         own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
+            if abandon is not None and abandon.is_set():
+                raise _AbandonedPage  # its read is over (a page beyond the end): no retry
             paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
             budget.add(paced - own_wait)
             own_wait = 0.0
@@ -725,6 +732,7 @@ class AhaClient:
         page: int,
         per_page: int,
         report: ListReadReport | None = None,
+        abandon: threading.Event | None = None,
     ) -> dict[str, Any]:
         query = dict(params)
         query["page"] = page
@@ -732,7 +740,9 @@ class AhaClient:
         attempt = 0
         while True:
             try:
-                resp = self._send("GET", path, params=query, shrink_on_504=per_page > 1)
+                resp = self._send(
+                    "GET", path, params=query, shrink_on_504=per_page > 1, abandon=abandon
+                )
             except _ShrinkPage as sp:
                 raise _ShrinkPage(page, sp.error) from None
             try:
@@ -825,9 +835,11 @@ class AhaClient:
         hint_key = hints.key(path, params, per_page)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="aha-page")
         pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+        over = threading.Event()  # set when the read ends: its pages still running stop retrying
 
         def submit(p: int, size: int) -> None:
-            pending.append((p, pool.submit(self._get_page, path, params, p, size, report)))
+            fut = pool.submit(self._get_page, path, params, p, size, report, over)
+            pending.append((p, fut))
 
         try:
             while True:
@@ -904,6 +916,7 @@ class AhaClient:
                 if not restart:
                     return
         finally:
+            over.set()
             for _, fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
