@@ -45,6 +45,7 @@ from dagster_aha.client.transport import (
     DeadlineAdapter,
     ResponseTooLarge,
     headers_arrived,
+    request_written,
     send_attempt,
     settle_environment,
 )
@@ -517,8 +518,12 @@ class AhaClient:
             done = time.monotonic()
             arrived = headers_arrived(resp)
             arrived = done if arrived is None else min(max(arrived, start), done)
+            # the round trip from the request on a connected socket (TCP/TLS set-up of a new
+            # connection would make the round trips look longer than a re-used one's)
+            written = request_written(resp)
+            written = start if written is None else min(max(written, start), arrived)
             self._limiter.update_from_headers(
-                resp.headers, arrived - start, status=status, age=done - arrived
+                resp.headers, arrived - written, status=status, age=done - arrived
             )
             logger.debug(
                 "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start

@@ -578,7 +578,7 @@ class RateLimiter:
         if self._store is not None and mine is not None and mine.token is not None:
             # first in the shared store, so that a waiter woken below sees the slot's new state
             rtt_seen = (
-                max(0.0, self._clock() - age - mine.t)
+                min(max(0.0, self._clock() - age - mine.t), latency)
                 if latency is not None and latency >= 0 and mine.state == _IN_FLIGHT
                 else None
             )
@@ -591,10 +591,14 @@ class RateLimiter:
             at = now - age if s is None else max(s.t, now - age)
             rtt: float | None = None
             if latency is not None and latency >= 0:
+                # the slot is held from the send to the response; the round-trip statistics
+                # (the lead) take the caller's own timing when shorter (the request on the
+                # wire, without a new connection's set-up)
                 rtt = at - s.t if s is not None and s.state == _IN_FLIGHT else latency
-                self._rtt_lo.add(rtt)
-                self._rtt_hi.add(rtt)
-                self._rtt = max(self._rtt * 0.95, min(rtt, 5.0))
+                sample = min(rtt, latency)
+                self._rtt_lo.add(sample)
+                self._rtt_hi.add(sample)
+                self._rtt = max(self._rtt * 0.95, min(sample, 5.0))
             if s is not None:
                 self._finish(s, at, rtt, _REJECTED if rejected else _DONE)
                 self._wake_head()  # its slot may be free now (for the first waiter)

@@ -210,3 +210,48 @@ def test_lead_needs_enough_round_trips_and_widens_after_a_429() -> None:
     assert lim.lead == pytest.approx(1.0 - 2 * RateLimiter.ADMISSION_MARGIN)
     now[0] += 61.0  # a minute-window later the margin is back to normal
     assert lim.lead == pytest.approx(1.0 - RateLimiter.ADMISSION_MARGIN)
+
+
+def test_round_trips_exclude_connection_set_up_and_the_body(threaded_server: HTTPServer) -> None:
+    """The limiter's round trip runs from the request on a connected socket to the response
+    headers: a slow new connection (TLS in real life) or a slow body read would otherwise make
+    round trips look longer than a re-used connection's, and the lead taken from them unsafe."""
+    import time
+
+    from dagster_aha.client import AhaClient
+    from dagster_aha.client import transport as transport_mod
+    from dagster_aha.client.ratelimit import RateLimiter
+
+    def handler(req: Request) -> Response:
+        return Response('{"ok": true}', content_type="application/json")
+
+    threaded_server.expect_request("/api/v1/ping").respond_with_handler(handler)
+    real_connect = transport_mod._DeadlineConnection.connect
+
+    def slow_connect(self: Any) -> None:
+        time.sleep(0.3)  # a slow TCP/TLS set-up
+        real_connect(self)
+
+    samples: list[float] = []
+    lim = RateLimiter(1000, 100_000)
+    real_update = lim.update_from_headers
+
+    def spy(headers: Any, latency: float | None = None, **kw: Any) -> None:
+        if latency is not None:
+            samples.append(latency)
+        real_update(headers, latency, **kw)
+
+    lim.update_from_headers = spy  # type: ignore[method-assign]
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"), api_key="k", rate_limiter=lim
+    )
+    transport_mod._DeadlineConnection.connect = slow_connect  # type: ignore[method-assign]
+    try:
+        with client:
+            t0 = time.monotonic()
+            client.request("GET", "ping")  # a new connection: 0.3 s of set-up
+            first = time.monotonic() - t0
+    finally:
+        transport_mod._DeadlineConnection.connect = real_connect  # type: ignore[method-assign]
+    assert first >= 0.3
+    assert samples and samples[0] < 0.25  # the set-up is not part of the round trip
