@@ -242,7 +242,7 @@ class BudgetStore:
                     continue
                 if excess > len(inside):
                     # requests in flight alone fill the window: their exits are unknown
-                    wait = max(wait, max(MIN_POLL, 0.02 * span))
+                    wait = max(wait, max(MIN_POLL, 0.01 * span))
                 else:
                     wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
             if wait > 0:
