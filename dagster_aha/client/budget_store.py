@@ -66,6 +66,14 @@ class SharedFloor:
     cap: float
     lead: float = 0.0
 
+    def lead_from(self, n: int, lo: float | None, hi: float | None) -> float:
+        """The lead from ``n`` round trips between ``lo`` and ``hi`` (0 with too few)."""
+        if n < self.samples or lo is None:
+            return 0.0
+        spread = float(hi if hi is not None else lo) - float(lo)
+        lead = float(lo) - max(self.margin, 2.0 * spread / (n + 1))
+        return max(0.0, min(lead, self.cap))
+
 
 def host_store_path() -> str:
     """The SQLite file of ``budget_store="host"`` (per user, in the temp directory)."""
@@ -212,16 +220,25 @@ class BudgetStore:
                     ),
                 )
             )
+            n_rtt, rtt_lo, rtt_hi = self._round_trips(conn, account)
             if lead is None:
-                lead = self._shared_lead(conn, account, floor) if floor is not None else 0.0
+                lead = 0.0
                 if floor is not None:
+                    lead = floor.lead_from(n_rtt, rtt_lo, rtt_hi)
                     floor.lead = lead
             lead = max(0.0, min(lead, shortest))
-            in_flight = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(t)
-                .where(t.c.account == account, t.c.done_at.is_(None))
-            ).scalar_one()
+            # requests in flight, oldest first: each answers no sooner than the shortest round
+            # trip after its send, and leaves the window ``span - lead`` after its answer
+            flying = [
+                float(x)
+                for x in conn.execute(
+                    sa.select(t.c.sent_at)
+                    .where(t.c.account == account, t.c.done_at.is_(None))
+                    .order_by(t.c.sent_at)
+                ).scalars()
+            ]
+            in_flight = len(flying)
+            floor_rtt = float(rtt_lo) if n_rtt and rtt_lo is not None else 0.0
             dones = [
                 float(d)
                 for d in conn.execute(
@@ -241,8 +258,11 @@ class BudgetStore:
                 if excess <= 0:
                     continue
                 if excess > len(inside):
-                    # requests in flight alone fill the window: their exits are unknown
-                    wait = max(wait, max(MIN_POLL, 0.01 * span))
+                    # requests in flight fill the window: the earliest the k-th of them can
+                    # leave it (then look again: its answer may come later)
+                    sent = flying[excess - len(inside) - 1]
+                    earliest = max(now, sent + floor_rtt) + span - lead
+                    wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
                 else:
                     wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
             if wait > 0:
@@ -254,19 +274,15 @@ class BudgetStore:
             ).scalar_one()
             return int(slot), 0.0
 
-    def _shared_lead(self, conn: Any, account: str, floor: SharedFloor) -> float:
-        """The lead from every participant's recent round trips (0 with too few of them)."""
+    def _round_trips(self, conn: Any, account: str) -> tuple[int, float | None, float | None]:
+        """(count, shortest, longest) of the participants' recent round trips."""
         sa, t = self._sa, self._slots
         n, lo, hi = conn.execute(
             sa.select(sa.func.count(t.c.rtt), sa.func.min(t.c.rtt), sa.func.max(t.c.rtt)).where(
                 t.c.account == account, t.c.rtt.is_not(None)
             )
         ).one()
-        if not n or n < floor.samples or lo is None:
-            return 0.0
-        spread = float(hi) - float(lo)
-        lead = float(lo) - max(floor.margin, 2.0 * spread / (n + 1))
-        return max(0.0, min(lead, floor.cap))
+        return int(n or 0), lo, hi
 
     def finish(
         self,
