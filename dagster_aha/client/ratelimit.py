@@ -221,7 +221,7 @@ class RateLimiter:
     #: Margin (seconds, capped at 5% of the short window) for the server's time between
     #: admitting a request and our receiving its response, which varies per response: a slot
     #: is reused at ``response + window - (shortest round trip - margin)``.
-    ADMISSION_MARGIN = 0.04
+    ADMISSION_MARGIN = 0.02
 
     def __init__(
         self,
