@@ -133,7 +133,8 @@ def _child(
     os.environ.update(env)
     try:
         result = fn(**kwargs)
-        result["peak_rss_bytes"] = peak_rss_bytes()
+        # a variant that resets its VmHWM between steps reports its own peak
+        result["peak_rss_bytes"] = max(result.get("peak_rss_bytes", 0), peak_rss_bytes())
         conn.send(("ok", result))
     except BaseException as exc:  # report every failure to the parent, then exit
         conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))

@@ -2,17 +2,21 @@
 
     python -m benchmarks.landing --records 60000 --records 300000 --json landing.json
 
-The sandbox runs in this process without rate limits or latency (the point is the cost of
-landing, not Aha!'s ceiling of 60,000 records/min); each variant runs in its own spawned
-interpreter, so its peak RSS is its own:
+The sandbox runs in this (the parent) process, without rate limits or latency (the point is the
+cost of landing, not Aha!'s ceiling of 60,000 records/min); each variant runs in its own spawned
+interpreter, so its peak RSS is its own, not the sandbox's (which holds every record):
 
 * ``extract``: ``AhaClient.iter_records("features", fields=...)``, records counted and dropped;
-* ``land``: ``aha_dlt_source(client, streams=["features"])`` through ``dlt.pipeline`` into a
-  fresh DuckDB file, with the extract, normalize and load steps timed separately; the landed
-  table is then counted (``count(DISTINCT id)`` must equal the sandbox's features).
+* ``land``: ``aha_dlt_source(client, streams=["features"])`` into a fresh DuckDB file through
+  ``AhaLanding(...).pipeline()`` with ``AhaLanding.settings()``: what a user of
+  ``build_aha_dlt_assets`` / ``AhaLanding.run`` gets by default (write buffers of 1,000 rows,
+  DuckDB ``memory_limit`` 128MB, jsonl load files). The extract, normalize and load steps are
+  timed separately, with the peak RSS of each (Linux: ``VmHWM`` reset between steps through
+  ``/proc/self/clear_refs``); the landed table is then counted (``count(DISTINCT id)`` must
+  equal the sandbox's features).
 
 Figures: wall seconds, records/s, normalize+load records/s (the landing's own throughput, to
-compare with Aha!'s 1,000 records/s) and peak RSS (MiB).
+compare with Aha!'s 1,000 records/s) and peak RSS (MiB), whole and per step.
 """
 
 from __future__ import annotations
@@ -24,10 +28,19 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import Column, format_table, mib, run_in_subprocess, write_json
+from benchmarks.common import (
+    Column,
+    format_table,
+    mib,
+    peak_rss_bytes,
+    run_in_subprocess,
+    write_json,
+)
 from benchmarks.sandbox import start_sandbox
 
-VARIANTS = ("extract", "land")
+VARIANTS = ("extract", "land", "reland")
+#: what ``python -m benchmarks.landing`` runs without ``--variant``
+DEFAULT_VARIANTS = ("extract", "land")
 FIELDS = None  # the stream's default fields= list
 #: DuckDB loads jsonl files with its own reader; dlt's default (insert_values) builds SQL text
 FILE_FORMAT = os.environ.get("BENCH_LANDING_FORMAT", "jsonl")
@@ -63,33 +76,59 @@ def extract_variant(url: str, api_key: str, concurrency: int) -> dict[str, Any]:
     return {"records": n, "wall_s": wall, "extract_s": wall}
 
 
-def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict[str, Any]:
-    """Every feature landed in a fresh DuckDB file (full load, merge disposition)."""
-    import dlt
+def _reset_peak_rss() -> bool:
+    """Start a new ``VmHWM`` (Linux >= 4.0); False where it cannot be reset."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
-    from dagster_aha.dlt import aha_dlt_source
 
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_landing",
+def land_variant(
+    url: str, api_key: str, concurrency: int, workdir: str, reland: bool = False
+) -> dict[str, Any]:
+    """Every feature landed in a fresh DuckDB file (full load, merge disposition), with the
+    package's defaults (``AhaLanding``, ``aha_dlt_source``). ``reland``: land once first
+    (not measured), then measure a ``full_refresh`` load over the populated table (every row
+    merged again, and the full read's delete check compares every landed id)."""
+    from dagster_aha.dlt import AhaLanding, aha_dlt_source
+
+    landing = AhaLanding(
+        credentials=os.path.join(workdir, "landed.duckdb"),
         pipelines_dir=os.path.join(workdir, "dlt"),
-        destination=dlt.destinations.duckdb(os.path.join(workdir, "landed.duckdb")),
-        dataset_name="aha",
+        pipeline_name="bench_landing",
     )
-    with _client(url, api_key, concurrency) as client:
-        source = aha_dlt_source(
-            client, streams=["features"], deletions_feed=False, reconcile_every=None
-        )
+    pipeline = landing.pipeline()
+    if reland:
+        with _client(url, api_key, concurrency) as client:
+            landing.run(aha_dlt_source(client, streams=["features"]), pipeline=pipeline)
+    peaks: dict[str, float | None] = {}
+    resets = _reset_peak_rss()
+
+    def step_peak(name: str) -> None:
+        peaks[f"{name}_peak_rss_bytes"] = peak_rss_bytes() if resets else None
+        _reset_peak_rss()
+
+    whole_peak = peak_rss_bytes()
+    with _client(url, api_key, concurrency) as client, landing.settings():
+        source = aha_dlt_source(client, streams=["features"], full_refresh=reland)
         t0 = time.monotonic()
-        pipeline.extract(source, loader_file_format=FILE_FORMAT)
+        pipeline.extract(source, loader_file_format=landing.loader_file_format or FILE_FORMAT)
         t1 = time.monotonic()
+        step_peak("extract")
         pipeline.normalize()
         t2 = time.monotonic()
+        step_peak("normalize")
         pipeline.load()
         t3 = time.monotonic()
+        step_peak("load")
     with pipeline.sql_client() as sql:
         table = sql.make_qualified_table_name("features")
         rows = sql.execute_sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
     count, distinct = rows[0] if rows else (0, 0)
+    step_values = [v for v in peaks.values() if v is not None]
     return {
         "records": int(count),
         "distinct": int(distinct),
@@ -97,6 +136,10 @@ def land_variant(url: str, api_key: str, concurrency: int, workdir: str) -> dict
         "extract_s": t1 - t0,
         "normalize_s": t2 - t1,
         "load_s": t3 - t2,
+        **peaks,
+        # VmHWM was reset between the steps: the whole run's peak is the largest step's
+        # (with reland: of the measured load only)
+        "peak_rss_bytes": max([*([] if reland else [whole_peak]), *step_values, peak_rss_bytes()]),
     }
 
 
@@ -117,11 +160,11 @@ def run(
     def call(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         if not in_process:
             return run_in_subprocess(fn, kwargs)
-        from benchmarks.common import peak_rss_bytes
+        out = fn(**kwargs)
+        out["peak_rss_bytes"] = max(out.get("peak_rss_bytes", 0), peak_rss_bytes())
+        return out
 
-        return {**fn(**kwargs), "peak_rss_bytes": peak_rss_bytes()}
-
-    chosen = list(selected or VARIANTS)
+    chosen = list(selected or DEFAULT_VARIANTS)
     results: list[dict[str, Any]] = []
     with start_sandbox(
         records=records,
@@ -139,7 +182,7 @@ def run(
                         extract_variant,
                         {"url": aha.url, "api_key": aha.api_key, "concurrency": concurrency},
                     )
-                elif variant == "land":
+                elif variant in ("land", "reland"):
                     out = call(
                         land_variant,
                         {
@@ -147,6 +190,7 @@ def run(
                             "api_key": aha.api_key,
                             "concurrency": concurrency,
                             "workdir": workdir,
+                            "reland": variant == "reland",
                         },
                     )
                 else:
@@ -159,18 +203,29 @@ def run(
                 "correct": out["records"] == truth and out.get("distinct", truth) == truth,
                 "wall_s": round(wall, 2),
                 "records_per_s": round(out["records"] / wall, 1) if wall > 0 else None,
-                "normalize_load_s": round(landing_s, 2) if variant == "land" else None,
+                "normalize_load_s": round(landing_s, 2) if variant != "extract" else None,
                 "normalize_load_records_per_s": (
                     round(out["records"] / landing_s, 1)
-                    if variant == "land" and landing_s > 0
+                    if variant != "extract" and landing_s > 0
                     else None
                 ),
                 "peak_rss_mib": round(mib(out["peak_rss_bytes"]) or 0.0, 1),
+                "extract_s": round(out["extract_s"], 2),
+                "normalize_s": _round(out.get("normalize_s")),
+                "load_s": _round(out.get("load_s")),
+                **{
+                    f"{step}_peak_rss_mib": _round(mib(out.get(f"{step}_peak_rss_bytes")), 1)
+                    for step in ("extract", "normalize", "load")
+                },
             }
             results.append(row)
             if verbose:
                 print(f"  {records} features, {variant}: {row}", file=sys.stderr)
     return {"records": records, "concurrency": concurrency, "results": results}
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 COLUMNS = [
@@ -182,6 +237,12 @@ COLUMNS = [
     Column("normalize_load_s", "normalize+load s"),
     Column("normalize_load_records_per_s", "normalize+load records/s"),
     Column("peak_rss_mib", "peak RSS MiB"),
+    Column("extract_s", "extract s"),
+    Column("extract_peak_rss_mib", "extract peak MiB"),
+    Column("normalize_s", "normalize s"),
+    Column("normalize_peak_rss_mib", "normalize peak MiB"),
+    Column("load_s", "load s"),
+    Column("load_peak_rss_mib", "load peak MiB"),
 ]
 
 

@@ -188,6 +188,10 @@ class AhaLandingModel(dg.Model, dg.Resolvable):
     """Hours between id listings that remove what Aha! no longer has (0: each run, null: never)."""
     options: dict[str, Any] = {}
     """More keyword arguments of the dlt destination."""
+    buffer_max_items: int | None = 1000
+    """Rows dlt keeps in memory per table before writing them out (null: dlt's default)."""
+    duckdb_memory_limit: str | None = "128MB"
+    """DuckDB's memory_limit while loading (it spills to disk beyond; null: 80% of RAM)."""
 
 
 def _props_template_vars(props: AhaAssetProps) -> dict[str, Any]:

@@ -92,6 +92,8 @@ def landed_assets(
             credentials=landing.credentials,
             pipelines_dir=landing.pipelines_dir,
             options=landing.options,
+            buffer_max_items=landing.buffer_max_items,
+            duckdb_memory_limit=landing.duckdb_memory_limit,
         ),
         resource_key=component.resource_key,
         key_prefix=component.key_prefix,

@@ -3,7 +3,8 @@
 One asset per table, keyed ``key_prefix + [table]`` (``aha/features``), kinds ``aha``, ``dlt``
 and the destination. Each materialization says what the load did: ``aha/rows_loaded`` (records
 read and merged this run), ``dagster/row_count`` (rows in the table after the merge),
-``aha/deletes_applied``, ``aha/cursor``, ``aha/sync_mode``, and dlt's column schema. The asset
+``aha/deletes_applied``, ``aha/cursor``, ``aha/sync_mode``, ``aha/records_restored`` (when the id
+reconciliation landed records the table lacked), and dlt's column schema. The asset
 value is the landed table itself: nothing is pickled.
 """
 
@@ -121,15 +122,16 @@ def build_aha_dlt_assets(
         stats = LandingStats()
         source = aha_dlt_source(aha, full_refresh=config.full_refresh, stats=stats, **options)
         pipeline = landing.pipeline()
-        results = DagsterDltResource().run(
-            context=context,
-            dlt_source=source,
-            dlt_pipeline=pipeline,
-            dagster_dlt_translator=translator,
-            # DuckDB reads jsonl load files itself; dlt's default builds INSERT statements
-            **({"loader_file_format": "jsonl"} if landing.destination == "duckdb" else {}),
-        )
-        yield from _with_landing_metadata(context, results, stats, pipeline, deletes)
+        file_format = landing.loader_file_format
+        with landing.settings():  # bounded buffers (see AhaLanding)
+            results = DagsterDltResource().run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=pipeline,
+                dagster_dlt_translator=translator,
+                **({"loader_file_format": file_format} if file_format else {}),
+            )
+            yield from _with_landing_metadata(context, results, stats, pipeline, deletes)
 
     _land.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -177,6 +179,8 @@ def _with_landing_metadata(
                     "aha/reconciled": run.reconciled,
                 }
             )
+            if run.records_restored:
+                extra["aha/records_restored"] = MetadataValue.int(run.records_restored)
             if run.deletes_unreadable:
                 extra["aha/deletions_unreadable"] = MetadataValue.int(run.deletes_unreadable)
             if run.warnings:

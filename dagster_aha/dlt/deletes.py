@@ -1,4 +1,5 @@
-"""How deleted Aha! records leave (or are marked in) the landed tables.
+"""How deleted Aha! records leave (or are marked in) the landed tables, and restored ones
+come back.
 
 Three ways a table learns that records are gone, all checked against what is landed:
 
@@ -12,6 +13,12 @@ An id the same load read alive is never deleted by it. ``deletes="hard"`` yields
 ``{"id", "_aha_deleted": True}`` row per deleted id (dlt's ``hard_delete`` hint: the merge
 removes the row); ``deletes="soft"`` sets ``_aha_deleted_at`` on the landed row instead (SQL).
 An incomplete listing raises (``AhaIncompleteReadError``) before anything is deleted.
+
+The reconciliation also finds the other direction: ids Aha! lists that the table lacks (or
+holds soft-deleted). A record restored from Aha!'s recycle bin keeps its old ``updated_at``, so
+no incremental read returns it again; when the listing finds such ids, the stream is read once
+more in full (with its ``fields=``, like any read: as many requests as the listing) and the
+rows of those ids are landed (a soft-deleted row comes back with ``_aha_deleted_at`` NULL).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dagster_aha.dlt.landed import (
     existing_ids,
     soft_delete,
 )
+from dagster_aha.dlt.rows import RowShaper, with_hints
+from dagster_aha.sources import reading
 from dagster_aha.sources.streams import AhaStream
 from dagster_aha.sources.timestamps import format_ts, parse_ts
 
@@ -65,6 +74,7 @@ class DeletePlanner:
         *,
         alive: set[str],
         full_read: bool,
+        fields: tuple[str, ...] = (),
     ) -> None:
         self.run = run
         self.stream = stream
@@ -72,6 +82,9 @@ class DeletePlanner:
         self.state = state
         self.alive = alive
         self.full_read = full_read
+        self.fields = fields
+        #: ids the reconciliation found listed by Aha! but not (live) in the table
+        self.missing: set[str] = set()
 
     def _reconcile_due(self) -> bool:
         every = self.run.reconcile_every
@@ -126,6 +139,7 @@ class DeletePlanner:
             landed = all_ids(pipeline, self.table, live_only=live_only)
             for rid in landed - listed:
                 gone.setdefault(rid, started)
+            self.missing = listed - landed - self.alive
             stats.reconciled = True
             self.state["reconciled_at"] = format_ts(started)
         for rid in self.alive:
@@ -146,6 +160,8 @@ class DeletePlanner:
             logger.warning(message)
             stats.warnings.append(message)
             return
+        if self.missing:
+            yield from self._missing_rows(stats)
         if not gone:
             return
         if self.run.deletes == "soft":
@@ -155,6 +171,37 @@ class DeletePlanner:
         rows = [{"id": rid, DELETED_COLUMN: True} for rid in sorted(gone)]
         for i in range(0, len(rows), 1000):
             yield rows[i : i + 1000]
+
+    def _missing_rows(self, stats: TableRun) -> Iterator[Any]:
+        """The rows of :attr:`missing` (restored records), from one full read of the stream."""
+        client = self.run.client()
+        shaper = RowShaper()
+        found: set[str] = set()
+        batch: list[dict[str, Any]] = []
+        hints: list[dict[str, Any]] = []
+        for path in self.run.paths(self.stream):
+            for record in reading.iter_path(client, self.stream, path, fields=self.fields):
+                rid = record.get("id")
+                if rid is None or str(rid) not in self.missing or str(rid) in found:
+                    continue
+                found.add(str(rid))
+                row, new_hints = shaper.shape(record)
+                batch.append(row)
+                hints.extend(new_hints)
+                if len(batch) >= 200:
+                    yield with_hints(batch, hints)
+                    batch, hints = [], []
+        if batch or hints:
+            yield with_hints(batch, hints)
+        stats.records_restored += len(found)
+        stats.rows_loaded += len(found)
+        message = (
+            f"{self.table}: {len(found)} record(s) Aha! lists were missing from the table "
+            "(restored from the recycle bin, or older than the cursor) and were landed"
+        )
+        if len(found) < len(self.missing):
+            message += f"; {len(self.missing) - len(found)} left Aha! again while reading"
+        logger.info(message)
 
 
 def reconcile_period(hours: float | None) -> timedelta | None:

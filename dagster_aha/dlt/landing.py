@@ -7,13 +7,22 @@ destination works by name (``postgres``, ``snowflake``, ``bigquery``, ``filesyst
 credentials come from ``credentials`` (a value or a ``dg.EnvVar``, read only when a run builds
 the pipeline) or from dlt's own configuration (``DESTINATION__POSTGRES__CREDENTIALS``,
 ``.dlt/secrets.toml``), never from code.
+
+Memory: a landing holds one page of records and one write buffer per table, not the account.
+:meth:`AhaLanding.settings` runs a load with ``data_writer.buffer_max_items`` (rows dlt keeps
+in memory per table before writing them to a file, in extract and in normalize) at
+:data:`DEFAULT_BUFFER_MAX_ITEMS` unless dlt's configuration sets it; DuckDB loads with a
+``memory_limit`` (:data:`DEFAULT_DUCKDB_MEMORY_LIMIT`; beyond it DuckDB spills to disk) and one
+load job at a time (parallel jobs would each take their read buffers from that one limit).
+:meth:`AhaLanding.run` does both for a plain dlt run.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +30,14 @@ import dlt
 from dagster import EnvVar
 from dlt.common.destination import Destination
 
-__all__ = ["AhaLanding"]
+__all__ = ["DEFAULT_BUFFER_MAX_ITEMS", "DEFAULT_DUCKDB_MEMORY_LIMIT", "AhaLanding"]
+
+#: rows dlt buffers per table before writing them out (dlt's own default is 5,000: with Aha!'s
+#: wide records that is ~100 MB in extract and again in normalize)
+DEFAULT_BUFFER_MAX_ITEMS = 1000
+#: DuckDB's memory_limit while loading (DuckDB's own default is 80% of the machine's memory,
+#: which a merge of a whole account then fills); beyond it DuckDB spills to disk
+DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
 
 
 def _value(value: str | EnvVar | None) -> str | None:
@@ -43,6 +59,12 @@ class AhaLanding:
         pipelines_dir: where dlt keeps its local working files (default ``~/.dlt/pipelines``);
             the state that matters (cursors) is also stored in the destination.
         options: more keyword arguments of the dlt destination factory.
+        buffer_max_items: rows dlt keeps in memory per table before writing them to a file
+            (``data_writer.buffer_max_items`` while a run of this landing extracts and
+            normalizes, unless dlt's configuration sets it); ``None``: dlt's default.
+        duckdb_memory_limit: DuckDB only: the database's ``memory_limit`` (``"128MB"``,
+            ``"1GB"``); ``None``: DuckDB's default (80% of the machine's memory). With a limit,
+            load jobs run one at a time (``options={"max_parallel_load_jobs": n}`` overrides).
     """
 
     destination: str = "duckdb"
@@ -51,16 +73,54 @@ class AhaLanding:
     credentials: str | EnvVar | None = None
     pipelines_dir: str | EnvVar | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    buffer_max_items: int | None = DEFAULT_BUFFER_MAX_ITEMS
+    duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    @property
+    def loader_file_format(self) -> str | None:
+        """``"jsonl"`` for DuckDB (read by DuckDB itself; dlt's default for it builds INSERT
+        statements in Python), else ``None`` (the destination's preferred format)."""
+        return "jsonl" if self.destination == "duckdb" else None
 
     def destination_factory(self, *, resolve: bool = True) -> Any:
-        credentials = _value(self.credentials) if resolve else None
-        if self.destination == "duckdb" and credentials is None:
-            # not "<dataset>.duckdb": DuckDB names the catalog after the file, and a catalog
-            # named like the dataset (schema) makes every "aha.features" ambiguous
-            credentials = f"{self.pipeline_name}_landing.duckdb"
-        return Destination.from_reference(
-            self.destination, credentials=credentials, **dict(self.options)
-        )
+        credentials: Any = _value(self.credentials) if resolve else None
+        options = dict(self.options)
+        if self.destination == "duckdb":
+            if credentials is None:
+                # not "<dataset>.duckdb": DuckDB names the catalog after the file, and a catalog
+                # named like the dataset (schema) makes every "aha.features" ambiguous
+                credentials = f"{self.pipeline_name}_landing.duckdb"
+            if self.duckdb_memory_limit is not None and isinstance(credentials, str):
+                from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+                credentials = DuckDbCredentials(
+                    credentials, global_config={"memory_limit": self.duckdb_memory_limit}
+                )
+                options.setdefault("max_parallel_load_jobs", 1)
+        return Destination.from_reference(self.destination, credentials=credentials, **options)
+
+    @contextmanager
+    def settings(self) -> Iterator[None]:
+        """dlt settings of a run of this landing (``buffer_max_items``), for the duration of
+        the context; a value dlt's configuration (env, ``.dlt/*.toml``) sets is kept."""
+        values: dict[str, Any] = {}
+        key = "data_writer.buffer_max_items"
+        if self.buffer_max_items is not None and dlt.config.get(key, int) is None:
+            values[key] = self.buffer_max_items
+        if not values:
+            yield
+            return
+        with dlt.config.values(values):
+            yield
+
+    def run(self, source: Any, *, pipeline: dlt.Pipeline | None = None, **kwargs: Any) -> Any:
+        """``pipeline.run(source)`` (default: :meth:`pipeline`) with this landing's settings
+        and file format; returns dlt's ``LoadInfo``."""
+        pipeline = pipeline or self.pipeline()
+        if self.loader_file_format is not None:
+            kwargs.setdefault("loader_file_format", self.loader_file_format)
+        with self.settings():
+            return pipeline.run(source, **kwargs)
 
     def pipeline(self) -> dlt.Pipeline:
         """The pipeline of a run (credentials read now)."""

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -23,7 +23,7 @@ from dlt.extract.source import DltSource
 from dagster_aha.client import AhaClient, ListReadReport, cap_cursor
 from dagster_aha.dlt.deletes import DeletePlanner, read_recycle_bin
 from dagster_aha.dlt.landed import DELETED_AT_COLUMN
-from dagster_aha.dlt.rows import RowShaper
+from dagster_aha.dlt.rows import RowShaper, with_hints
 from dagster_aha.resource import AhaResource
 from dagster_aha.sources import reading
 from dagster_aha.sources.streams import (
@@ -87,6 +87,7 @@ class TableRun:
     cursor: str | None = None
     future_records: int = 0
     reconciled: bool = False
+    records_restored: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -236,10 +237,10 @@ def _record_rows(
             batch.append(row)
             hints.extend(new_hints)
             if len(batch) >= _BATCH:
-                yield _with_hints(batch, hints)
+                yield with_hints(batch, hints)
                 batch, hints = [], []
         if batch or hints:
-            yield _with_hints(batch, hints)
+            yield with_hints(batch, hints)
         stats.rows_loaded += rows_read
         # the read of this path is complete (iter_records raises otherwise)
         if since is None and report.total_pages:
@@ -273,14 +274,10 @@ def _record_rows(
     stats.sync_mode = "incremental" if modes == {"incremental"} else "full"
     if cursors:
         stats.cursor = max(cursors.values())
-    planner = DeletePlanner(run, stream, table, state, alive=alive, full_read=all_full)
+    planner = DeletePlanner(
+        run, stream, table, state, alive=alive, full_read=all_full, fields=fields
+    )
     yield from planner.apply(stats)
-
-
-def _with_hints(batch: list[dict[str, Any]], hints: list[dict[str, Any]]) -> Any:
-    if not hints:
-        return batch
-    return dlt.mark.with_hints(batch, dlt.mark.make_hints(columns=cast(Any, hints)))
 
 
 def _record_resource(
@@ -319,7 +316,7 @@ def _pivot_resource(run: _Run, report: PivotReport) -> DltResource:
             row, new_hints = shaper.shape(record)
             batch.append(row)
             hints.extend(new_hints)
-        yield _with_hints(batch, hints)
+        yield with_hints(batch, hints)
 
     return dlt.resource(rows, name=report.name, write_disposition="replace")
 

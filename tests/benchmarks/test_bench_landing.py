@@ -14,3 +14,12 @@ def test_landing_benchmark_lands_every_feature_once() -> None:
         assert row["peak_rss_mib"] > 0
     assert by_variant["land"]["normalize_load_records_per_s"] is not None
     assert by_variant["extract"]["normalize_load_s"] is None
+
+
+def test_reland_merges_a_full_refresh_over_the_landed_table_once_per_feature() -> None:
+    payload = landing.run(
+        records=400, products=2, selected=["reland"], verbose=False, in_process=True
+    )
+    [row] = payload["results"]
+    assert row["variant"] == "reland" and row["records"] == 400 and row["correct"] is True
+    assert row["normalize_load_records_per_s"] is not None

@@ -79,6 +79,8 @@ landing:
   dataset: aha
   credentials: "{database}"
   pipelines_dir: "{tmp_path / "dlt"}"
+  duckdb_memory_limit: 256MB
+  buffer_max_items: 100
 """
     )
     defs = component.build_defs(dg.ComponentTree.for_test().load_context)

@@ -79,6 +79,8 @@ class SandboxState:
         self.reports: dict[str, dict[str, Any]] = {}
         #: the recycle bin (``GET deletions``): one item per deleted record, oldest first
         self.deletions: list[dict[str, Any]] = []
+        #: the deleted records themselves, by deletion id (what a restore brings back)
+        self._binned: dict[str, tuple[str, dict[str, Any]]] = {}
         #: the account's custom tables: key -> {key, name, fields: [[key, name, type]],
         #: products: [product ids/prefixes] (absent: every product)}
         self.custom_tables: dict[str, dict[str, Any]] = default_custom_tables()
@@ -257,6 +259,7 @@ class SandboxState:
                     "custom_tables": self.custom_tables,
                     "records": {k: list(v.values()) for k, v in self._records.items()},
                     "deletions": self.deletions,
+                    "binned": [[d, k, rec] for d, (k, rec) in self._binned.items()],
                 }
             )
 
@@ -275,6 +278,7 @@ class SandboxState:
             for rec in data["records"].get(kind, []):
                 self.store(kind, rec)
         self.deletions = list(data.get("deletions", []))
+        self._binned = {str(d): (str(k), rec) for d, k, rec in data.get("binned", [])}
 
     # ------------------------------------------------------------------ writes
     def apply_changes(self, kind: str, rec: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -334,7 +338,9 @@ class SandboxState:
         with self.lock:
             rec = self.require(kind, id_or_ref)
             self._remove(kind, rec["id"])
-            self.deletions.append(deletion_item(self, kind, rec))
+            item = deletion_item(self, kind, rec)
+            self.deletions.append(item)
+            self._binned[item["id"]] = (kind, rec)
             record_audit(self, kind, rec, "destroy", None, self.now())
 
     def delete_record(self, kind: str, id_or_ref: str) -> None:
@@ -344,6 +350,34 @@ class SandboxState:
             self.delete(SINGULAR_TO_PLURAL.get(kind, kind), id_or_ref)
         except SandboxError:
             raise KeyError(f"{kind} {id_or_ref!r} not found") from None
+
+    def restore(self, deletion_id: str) -> dict[str, Any]:
+        """Restore a recycle-bin item (Aha!'s ``POST deletions/:id/restore``): the record comes
+        back as it was, with its old ``updated_at`` (so ``updated_since`` does not see it), and
+        leaves the bin. Returns the item, ``status: restore_in_progress`` (404 if unknown)."""
+        with self.lock:
+            binned = self._binned.pop(deletion_id, None)
+            if binned is None:
+                raise SandboxError(404, "Record not found")
+            kind, rec = binned
+            item = next(d for d in self.deletions if d["id"] == deletion_id)
+            self.deletions.remove(item)
+            self.store(kind, rec)
+            return {**copy_json(item), "status": "restore_in_progress"}
+
+    def restore_record(self, kind: str, id_or_ref: str) -> dict[str, Any]:
+        """Restore a deleted record from the recycle bin by its kind and id (or reference), as
+        Aha!'s restore would (see :meth:`restore`; KeyError if it is not in the bin). Returns a
+        copy of the restored record."""
+        plural = SINGULAR_TO_PLURAL.get(kind, kind)
+        with self.lock:
+            for deletion_id, (k, rec) in list(self._binned.items()):
+                ref = rec.get(REGISTRY[k].ref_key)
+                same_ref = isinstance(ref, str) and ref.upper() == id_or_ref.upper()
+                if k == plural and (rec["id"] == id_or_ref or same_ref):
+                    self.restore(deletion_id)
+                    return copy_json(rec)
+        raise KeyError(f"{kind} {id_or_ref!r} is not in the recycle bin")
 
     def default_release(self, prod: dict[str, Any]) -> dict[str, Any]:
         """The product's first unreleased release (where ``POST products/:id/epics`` goes)."""
