@@ -45,12 +45,34 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BudgetStore", "budget_store_for", "describe_store", "host_store_path"]
+__all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "host_store_path"]
 
 #: Shortest poll (seconds) while every slot is held by requests in flight (no known exit).
 MIN_POLL = 0.005
+
+
+@dataclass
+class SharedFloor:
+    """How a participant with too few round trips of its own takes the lead from the store:
+    ``samples`` round trips of any participant are needed, ``margin`` is kept below their
+    shortest one, and the lead never exceeds ``cap`` (the participant's own shortest round
+    trip minus the margin: 0 before its first response); ``lead`` is set to the lead used."""
+
+    samples: int
+    margin: float
+    cap: float
+    lead: float = 0.0
+
+    def lead_from(self, n: int, lo: float | None, hi: float | None) -> float:
+        """The lead from ``n`` round trips between ``lo`` and ``hi`` (0 with too few)."""
+        if n < self.samples or lo is None:
+            return 0.0
+        spread = float(hi if hi is not None else lo) - float(lo)
+        lead = float(lo) - max(self.margin, 2.0 * spread / (n + 1))
+        return max(0.0, min(lead, self.cap))
 
 
 def host_store_path() -> str:
@@ -127,6 +149,8 @@ class BudgetStore:
             sa.Column("sent_at", sa.Float, nullable=False),
             sa.Column("done_at", sa.Float, nullable=True),
             sa.Column("hold_until", sa.Float, nullable=False),
+            # the round trip its sender measured (its own clock), for the shared floor
+            sa.Column("rtt", sa.Float, nullable=True),
         )
         self._pages = sa.Table(
             "aha_page_counts",
@@ -141,6 +165,9 @@ class BudgetStore:
                 # concurrent first use by several processes: one creates the tables
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(735031)"))
             md.create_all(conn, checkfirst=True)
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("aha_rate_slots")}
+            if "rtt" not in columns:  # a store written by an earlier version
+                conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN rtt FLOAT"))
 
     def __repr__(self) -> str:
         return f"BudgetStore({describe_store(self.url)!r})"
@@ -163,16 +190,25 @@ class BudgetStore:
 
     # -- slots -------------------------------------------------------------------------------
     def try_acquire(
-        self, account: str, windows: Sequence[tuple[float, int]], lead: float, hold: float
+        self,
+        account: str,
+        windows: Sequence[tuple[float, int]],
+        lead: float | None,
+        hold: float,
+        *,
+        floor: SharedFloor | None = None,
     ) -> tuple[int | None, float]:
         """Take one slot in every window: ``(slot id, 0.0)``, or ``(None, seconds to wait)``.
 
         ``windows`` are ``(span, limit)``; ``lead`` (>= 0) is the caller's shortest delay from
-        send to admission; an in-flight slot is held at most ``hold`` seconds.
+        send to admission, or ``None`` when the caller has too few round trips of its own: the
+        lead then comes from every participant's recent round trips (``floor`` says how many
+        are needed and the margin; it gets the lead used), else 0. An in-flight slot is held
+        at most ``hold`` seconds.
         """
         sa, t = self._sa, self._slots
         longest = max(span for span, _ in windows)
-        lead = max(0.0, min(lead, min(span for span, _ in windows)))
+        shortest = min(span for span, _ in windows)
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
             conn.execute(
@@ -184,11 +220,25 @@ class BudgetStore:
                     ),
                 )
             )
-            in_flight = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(t)
-                .where(t.c.account == account, t.c.done_at.is_(None))
-            ).scalar_one()
+            n_rtt, rtt_lo, rtt_hi = self._round_trips(conn, account)
+            if lead is None:
+                lead = 0.0
+                if floor is not None:
+                    lead = floor.lead_from(n_rtt, rtt_lo, rtt_hi)
+                    floor.lead = lead
+            lead = max(0.0, min(lead, shortest))
+            # requests in flight, oldest first: each answers no sooner than the shortest round
+            # trip after its send, and leaves the window ``span - lead`` after its answer
+            flying = [
+                float(x)
+                for x in conn.execute(
+                    sa.select(t.c.sent_at)
+                    .where(t.c.account == account, t.c.done_at.is_(None))
+                    .order_by(t.c.sent_at)
+                ).scalars()
+            ]
+            in_flight = len(flying)
+            floor_rtt = float(rtt_lo) if n_rtt and rtt_lo is not None else 0.0
             dones = [
                 float(d)
                 for d in conn.execute(
@@ -208,8 +258,11 @@ class BudgetStore:
                 if excess <= 0:
                     continue
                 if excess > len(inside):
-                    # requests in flight alone fill the window: their exits are unknown
-                    wait = max(wait, max(MIN_POLL, 0.02 * span))
+                    # requests in flight fill the window: the earliest the k-th of them can
+                    # leave it (then look again: its answer may come later)
+                    sent = flying[excess - len(inside) - 1]
+                    earliest = max(now, sent + floor_rtt) + span - lead
+                    wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
                 else:
                     wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
             if wait > 0:
@@ -221,8 +274,30 @@ class BudgetStore:
             ).scalar_one()
             return int(slot), 0.0
 
-    def finish(self, account: str, slot: int, *, rejected: bool) -> None:
-        """The request of ``slot`` is over: rejected (429, not counted) or answered/failed."""
+    def _round_trips(self, conn: Any, account: str) -> tuple[int, float | None, float | None]:
+        """(count, shortest, longest) of the participants' recent round trips."""
+        sa, t = self._sa, self._slots
+        n, lo, hi = conn.execute(
+            sa.select(sa.func.count(t.c.rtt), sa.func.min(t.c.rtt), sa.func.max(t.c.rtt)).where(
+                t.c.account == account, t.c.rtt.is_not(None)
+            )
+        ).one()
+        return int(n or 0), lo, hi
+
+    def finish(
+        self,
+        account: str,
+        slot: int,
+        *,
+        rejected: bool,
+        age: float = 0.0,
+        rtt: float | None = None,
+    ) -> None:
+        """The request of ``slot`` is over: rejected (429, not counted) or answered/failed.
+
+        ``age``: seconds since its response arrived (the slot is dated then, never before it
+        was sent); ``rtt``: the round trip its sender measured (for the shared lead).
+        """
         sa, t = self._sa, self._slots
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
@@ -230,7 +305,15 @@ class BudgetStore:
             if rejected:
                 conn.execute(t.delete().where(where))
             else:
-                conn.execute(t.update().where(where, t.c.done_at.is_(None)).values(done_at=now))
+                at = now - max(0.0, age)
+                conn.execute(
+                    t.update()
+                    .where(where, t.c.done_at.is_(None))
+                    .values(
+                        done_at=sa.case((t.c.sent_at > at, t.c.sent_at), else_=at),
+                        rtt=None if rtt is None or not rtt >= 0 else float(rtt),
+                    )
+                )
 
     def in_window(self, account: str, span: float) -> int:
         """Slots counted in a window of ``span`` now (in flight included); diagnostics."""

@@ -44,6 +44,8 @@ from dagster_aha.client.transport import (
     AttemptDeadlineExceeded,
     DeadlineAdapter,
     ResponseTooLarge,
+    headers_arrived,
+    request_written,
     send_attempt,
     settle_environment,
 )
@@ -195,6 +197,10 @@ class _BearerAuth(requests.auth.AuthBase):
     def scrub(self, data: bytes) -> bytes:
         """``data`` with the key, in any encoding a server may echo it in, redacted."""
         return self.redactor.bytes(data)
+
+
+class _AbandonedPage(Exception):
+    """A page of a read that is over (never raised to a caller: its future is not read)."""
 
 
 class _ShrinkPage(Exception):
@@ -402,6 +408,7 @@ class AhaClient:
         disable_mailers: bool | None = None,
         shrink_on_504: bool = False,
         headers: Mapping[str, str] | None = None,
+        abandon: threading.Event | None = None,
     ) -> requests.Response:
         """Send with rate limiting and retries; return a 2xx response or raise AhaError.
 
@@ -424,6 +431,8 @@ class AhaClient:
         budget = WaitBudget(self.wait_budget, method, shown_url)
         own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
+            if abandon is not None and abandon.is_set():
+                raise _AbandonedPage  # its read is over (a page beyond the end): no retry
             paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
             budget.add(paced - own_wait)
             own_wait = 0.0
@@ -506,7 +515,16 @@ class AhaClient:
             resp._content = self._scrub(resp.content)
             status = resp.status_code
             self._count(status)
-            self._limiter.update_from_headers(resp.headers, time.monotonic() - start, status=status)
+            done = time.monotonic()
+            arrived = headers_arrived(resp)
+            arrived = done if arrived is None else min(max(arrived, start), done)
+            # the round trip from the request on a connected socket (TCP/TLS set-up of a new
+            # connection would make the round trips look longer than a re-used one's)
+            written = request_written(resp)
+            written = start if written is None else min(max(written, start), arrived)
+            self._limiter.update_from_headers(
+                resp.headers, arrived - written, status=status, age=done - arrived
+            )
             logger.debug(
                 "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start
             )
@@ -719,6 +737,7 @@ class AhaClient:
         page: int,
         per_page: int,
         report: ListReadReport | None = None,
+        abandon: threading.Event | None = None,
     ) -> dict[str, Any]:
         query = dict(params)
         query["page"] = page
@@ -726,7 +745,9 @@ class AhaClient:
         attempt = 0
         while True:
             try:
-                resp = self._send("GET", path, params=query, shrink_on_504=per_page > 1)
+                resp = self._send(
+                    "GET", path, params=query, shrink_on_504=per_page > 1, abandon=abandon
+                )
             except _ShrinkPage as sp:
                 raise _ShrinkPage(page, sp.error) from None
             try:
@@ -798,6 +819,7 @@ class AhaClient:
         first_body: Callable[[dict[str, Any]], None] | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
         check: ListReadCheck | None = None,
+        expected_pages: int | None = None,
     ) -> Iterator[list[Any]]:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
@@ -818,9 +840,11 @@ class AhaClient:
         hint_key = hints.key(path, params, per_page)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="aha-page")
         pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+        over = threading.Event()  # set when the read ends: its pages still running stop retrying
 
         def submit(p: int, size: int) -> None:
-            pending.append((p, pool.submit(self._get_page, path, params, p, size, report)))
+            fut = pool.submit(self._get_page, path, params, p, size, report, over)
+            pending.append((p, fut))
 
         try:
             while True:
@@ -833,7 +857,8 @@ class AhaClient:
                 last = start_page
                 if not got_first:
                     budget = min(self._in_flight_target(), self._limiter.windows[0][1])
-                    last = speculative_last_page(hints.get(hint_key), budget)
+                    known = hints.get(hint_key)
+                    last = speculative_last_page(known or expected_pages, budget)
                     for p in range(2, last + 1):
                         submit(p, per_page)
                 try:
@@ -896,6 +921,7 @@ class AhaClient:
                 if not restart:
                     return
         finally:
+            over.set()
             for _, fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
@@ -932,6 +958,7 @@ class AhaClient:
         record_key: str | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
         report: ListReadReport | None = None,
+        expected_pages: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every record of a paginated list, e.g. ``iter_records("products/PRJ1/releases")``.
 
@@ -946,6 +973,13 @@ class AhaClient:
         ``total_records`` is read again (records already yielded are yielded again only when
         their ``updated_at`` changed). ``report`` (a :class:`ListReadReport`) is filled in as
         the read goes; ``report.complete`` is set once the last record has been yielded.
+
+        ``expected_pages``: the page count of an earlier read of this list (for example
+        ``report.total_pages`` kept with a cursor by a caller that runs in a new process each
+        time). Pages 2..k then start together with page 1, as when the client itself remembers
+        the count from an earlier read in this process or in its budget store (which wins when
+        both are known). Pages beyond the end are discarded: a wrong value costs at most one
+        short window's budget of requests, never records.
         """
         query = {k: v for k, v in (params or {}).items() if k not in ("page", "per_page")}
         f = _fields_param(fields)
@@ -959,7 +993,13 @@ class AhaClient:
             report.passes = attempt + 1
             check = ListReadCheck(path, report)
             for records in self._iter_pages(
-                path, query, size, record_key, on_page=on_page, check=check
+                path,
+                query,
+                size,
+                record_key,
+                on_page=on_page,
+                check=check,
+                expected_pages=expected_pages if attempt == 0 else None,
             ):
                 for rec in records:
                     if not isinstance(rec, dict):

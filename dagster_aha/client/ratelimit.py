@@ -78,6 +78,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from dagster_aha.client.budget_store import SharedFloor
+
 if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
 
@@ -219,7 +221,7 @@ class RateLimiter:
     #: Margin (seconds, capped at 5% of the short window) for the server's time between
     #: admitting a request and our receiving its response, which varies per response: a slot
     #: is reused at ``response + window - (shortest round trip - margin)``.
-    ADMISSION_MARGIN = 0.04
+    ADMISSION_MARGIN = 0.02
 
     def __init__(
         self,
@@ -257,15 +259,15 @@ class RateLimiter:
         self._account = store.account_key(account) if store is not None else account
         self._store_windows = tuple((w.span, w.limit) for w in self._windows)
         self._hold = float(in_flight_hold)
+        self._store_lead = 0.0  # the lead from the store's round trips (few of our own yet)
         # after a 429 that our own pacing caused: a wider margin for a while
         self._wider = 0.0
         self._wider_until = float("-inf")
         self._lock = threading.Lock()
-        # waiters sleep on this condition (real time only) so that a response wakes one early
-        self._cond = threading.Condition(self._lock)
+        # each waiter sleeps on its own condition (real time only): a response or the caller
+        # ahead being admitted wakes the head of the queue alone, not every waiting thread
         self._real_sleep = sleep is time.sleep
-        self._waiters = 0
-        self._queue: deque[object] = deque()  # callers of acquire, in arrival order
+        self._queue: deque[threading.Condition] = deque()  # callers of acquire, in order
         self._local = threading.local()
         self._blocked_until = 0.0
         # other processes were seen on the account (any window) until then
@@ -390,7 +392,10 @@ class RateLimiter:
         s.done = None if orphan else now  # an orphan ended some time before ``now``
         self._in_flight -= 1
         if state == _DONE:
-            self._responses.append(now)
+            if self._responses and self._responses[-1] > now:
+                bisect.insort(self._responses, now)  # timed from its headers: kept sorted
+            else:
+                self._responses.append(now)
 
     def acquire(self, *, priority: bool = False) -> float:
         """Block until one request may be sent; return the seconds waited.
@@ -404,7 +409,7 @@ class RateLimiter:
         local = self._local
         start = self._clock()
         slept = 0.0  # injected sleep: its own accounting (fake clocks in tests)
-        ticket = object()
+        ticket = threading.Condition(self._lock)
         with self._lock:
             if priority:
                 self._queue.appendleft(ticket)
@@ -425,27 +430,29 @@ class RateLimiter:
                     head = self._queue[0] is ticket
                     wait = self._wait_needed(now) if head else None
                     ask_store = self._store is not None and wait is not None and wait <= 0
-                    lead = self._lead(now)
+                    own_lead = self._rtt_lo.count >= self.LEAD_SAMPLES
+                    lead: float | None = self._lead(now) if own_lead else None
                     if wait is not None and wait <= 0 and not ask_store:
                         return self._admit(now, local, start, slept, None)
                 if orphan is not None and self._store is not None:
                     self._store.finish(self._account, orphan, rejected=False)
                 if ask_store:
                     assert self._store is not None
+                    floor = SharedFloor(self.LEAD_SAMPLES, self._margin, self._own_cap())
                     token, wait = self._store.try_acquire(
-                        self._account, self._store_windows, lead, self._hold
+                        self._account, self._store_windows, lead, self._hold, floor=floor
                     )
+                    if lead is None:
+                        with self._lock:
+                            # every participant's round trips: until this process has its own
+                            self._store_lead = floor.lead
                 with self._lock:
                     if token is not None:
                         return self._admit(self._clock(), local, start, slept, token)
                     if wait is None or self._real_sleep:
                         # releases the lock while waiting: a response, or the caller ahead
                         # being admitted, wakes us early
-                        self._waiters += 1
-                        try:
-                            self._cond.wait(1.0 if wait is None else min(wait, 1.0))
-                        finally:
-                            self._waiters -= 1
+                        ticket.wait(1.0 if wait is None else min(wait, 1.0))
                         continue
                     step = min(wait, 1.0)
                 # injected sleep (fake clocks in tests): outside the lock; re-check afterwards
@@ -453,9 +460,15 @@ class RateLimiter:
                 slept += step
         finally:
             with self._lock:
+                was_head = bool(self._queue) and self._queue[0] is ticket
                 self._queue.remove(ticket)
-                if self._waiters:
-                    self._cond.notify_all()
+                if was_head:
+                    self._wake_head()
+
+    def _wake_head(self) -> None:
+        """Wake the first waiter (call with the lock held): it alone may be admitted next."""
+        if self._queue:
+            self._queue[0].notify()
 
     def _admit(
         self, now: float, local: threading.local, start: float, slept: float, token: int | None
@@ -490,12 +503,21 @@ class RateLimiter:
         lo = self._rtt_lo.value
         n = self._rtt_lo.count
         if lo is None or n < self.LEAD_SAMPLES:
-            return 0.0
+            # with a store, the lead its participants' round trips give (never above our own
+            # shortest round trip: a send cannot reach admission later than its response)
+            shared = self._store_lead
+            return max(0.0, min(shared, lo - self._margin)) if lo is not None else 0.0
         spread = (self._rtt_hi.value or lo) - lo
         margin = max(self._margin, 2.0 * spread / (n + 1))
         if now < self._wider_until:
             margin = max(margin, self._wider)
         return max(0.0, lo - margin)
+
+    def _own_cap(self) -> float:
+        """Upper bound of the lead from our own round trips (0 before the first one)."""
+        with self._lock:
+            lo = self._rtt_lo.value
+        return 0.0 if lo is None else max(0.0, lo - self._margin)
 
     @property
     def round_trip(self) -> float | None:
@@ -539,34 +561,47 @@ class RateLimiter:
         latency: float | None = None,
         *,
         status: int | None = None,
+        age: float = 0.0,
     ) -> None:
         """Feed ``X-Ratelimit-Limit/Remaining/Reset`` from any response (429s included).
 
         Call it on the thread that called :meth:`acquire` for this request, once the attempt is
         over (``headers={}`` after a connection error). ``latency`` (seconds from send to
         response) says a response arrived and times the round trip; ``status=429`` says the
-        server rejected the request (it then counts toward no server window).
+        server rejected the request (it then counts toward no server window). ``age`` is how
+        long ago the response's headers arrived (the client reads and checks the body before
+        it reports): the round trip and the slot's exit are timed from the headers.
         """
         rejected = status == 429
+        age = max(0.0, float(age)) if age == age else 0.0
         mine: _Send | None = getattr(self._local, "send", None)
         if self._store is not None and mine is not None and mine.token is not None:
             # first in the shared store, so that a waiter woken below sees the slot's new state
-            self._store.finish(self._account, mine.token, rejected=rejected)
+            rtt_seen = (
+                min(max(0.0, self._clock() - age - mine.t), latency)
+                if latency is not None and latency >= 0 and mine.state == _IN_FLIGHT
+                else None
+            )
+            self._store.finish(self._account, mine.token, rejected=rejected, age=age, rtt=rtt_seen)
         with self._lock:
             now = self._clock()
             self._seen_response = True
             s: _Send | None = getattr(self._local, "send", None)
             self._local.send = None
+            at = now - age if s is None else max(s.t, now - age)
             rtt: float | None = None
             if latency is not None and latency >= 0:
-                rtt = now - s.t if s is not None and s.state == _IN_FLIGHT else latency
-                self._rtt_lo.add(rtt)
-                self._rtt_hi.add(rtt)
-                self._rtt = max(self._rtt * 0.95, min(rtt, 5.0))
+                # the slot is held from the send to the response; the round-trip statistics
+                # (the lead) take the caller's own timing when shorter (the request on the
+                # wire, without a new connection's set-up)
+                rtt = at - s.t if s is not None and s.state == _IN_FLIGHT else latency
+                sample = min(rtt, latency)
+                self._rtt_lo.add(sample)
+                self._rtt_hi.add(sample)
+                self._rtt = max(self._rtt * 0.95, min(sample, 5.0))
             if s is not None:
-                self._finish(s, now, rtt, _REJECTED if rejected else _DONE)
-                if self._waiters:
-                    self._cond.notify_all()  # its slot may be free now (for the first waiter)
+                self._finish(s, at, rtt, _REJECTED if rejected else _DONE)
+                self._wake_head()  # its slot may be free now (for the first waiter)
             keep = max(w.span for w in self._windows) + 1.0 + 2 * (self._rtt_hi.value or 0.0)
             while self._responses and self._responses[0] < now - keep:
                 self._responses.popleft()

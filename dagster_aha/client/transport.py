@@ -37,6 +37,8 @@ __all__ = [
     "AttemptDeadlineExceeded",
     "DeadlineAdapter",
     "ResponseTooLarge",
+    "headers_arrived",
+    "request_written",
     "send_attempt",
     "settle_environment",
 ]
@@ -83,6 +85,7 @@ class _Attempt:
         self.expired = False
         self.done = False
         self.phase = "connecting"
+        self.written_at: float | None = None
 
     def register(self, conn: Any, sock: socket.socket | None) -> None:
         if sock is None:
@@ -169,12 +172,15 @@ class _DeadlineConnection(HTTPConnection):
         if attempt is not None:
             attempt.register(self, self.sock)
             attempt.phase = "sending the request"
+            attempt.written_at = time.monotonic()  # (http.client connects inside request())
 
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         attempt = _current()
         if attempt is not None and self.sock is not None:  # a re-used connection
             attempt.register(self, self.sock)
             attempt.phase = "sending the request"
+        if attempt is not None:
+            attempt.written_at = time.monotonic()  # connected (TLS included): the request goes
         super().request(*args, **kwargs)
         if attempt is not None:
             attempt.phase = "waiting for the response"
@@ -232,6 +238,23 @@ def _declared_length(resp: requests.Response) -> int | None:
         return None
 
 
+_HEADERS_AT = "_aha_headers_at"
+_WRITTEN_AT = "_aha_written_at"
+
+
+def headers_arrived(resp: requests.Response) -> float | None:
+    """``time.monotonic()`` when ``resp``'s status line and headers had arrived, if known."""
+    at = resp.__dict__.get(_HEADERS_AT)
+    return at if isinstance(at, float) else None
+
+
+def request_written(resp: requests.Response) -> float | None:
+    """``time.monotonic()`` when the request of ``resp`` started going out on a connected
+    socket (after any TCP/TLS set-up), if known."""
+    at = resp.__dict__.get(_WRITTEN_AT)
+    return at if isinstance(at, float) else None
+
+
 def send_attempt(
     session: requests.Session,
     method: str,
@@ -261,6 +284,11 @@ def send_attempt(
                 allow_redirects=False,
                 stream=True,
             )
+            # the server admitted the request before it sent these headers: the rate limiter
+            # times the round trip to here, not to the end of the body (nor of its scrubbing)
+            resp.__dict__[_HEADERS_AT] = time.monotonic()
+            if attempt.written_at is not None:
+                resp.__dict__[_WRITTEN_AT] = attempt.written_at
             try:
                 ok = 200 <= resp.status_code < 300
                 limit = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)

@@ -193,6 +193,9 @@ def _record_rows(
     """The resource body of one record stream: rows, then the deletes."""
     state = dlt.current.resource_state()
     cursors: dict[str, str] = state.setdefault("cursors", {})
+    # page counts of the last full read per list path: the next full read (a new process)
+    # starts pages 2..k together with page 1 instead of waiting one round trip for page 1
+    page_counts: dict[str, int] = state.setdefault("page_counts", {})
     stats = run.stats.table(table)
     client = run.client()
     shaper = RowShaper()
@@ -212,8 +215,15 @@ def _record_rows(
         rows_read = 0
         batch: list[dict[str, Any]] = []
         hints: list[dict[str, Any]] = []
+        expected = page_counts.get(path) if since is None else None
         for record in reading.iter_path(
-            client, stream, path, fields=fields, since=since, report=report
+            client,
+            stream,
+            path,
+            fields=fields,
+            since=since,
+            report=report,
+            expected_pages=expected if isinstance(expected, int) else None,
         ):
             rows_read += 1
             stamp = parse_ts(record.get(stream.cursor_field))
@@ -233,6 +243,8 @@ def _record_rows(
             yield with_hints(batch, hints)
         stats.rows_loaded += rows_read
         # the read of this path is complete (iter_records raises otherwise)
+        if since is None and report.total_pages:
+            page_counts[path] = int(report.total_pages)
         if not stream.supports_updated_since:
             continue
         if undated:

@@ -109,6 +109,64 @@ def test_speculative_pages_go_out_before_page_one_answers(threaded_server: HTTPS
         assert held == [True]
 
 
+def test_expected_pages_from_an_earlier_run_speculates_in_a_fresh_process(
+    threaded_server: HTTPServer,
+) -> None:
+    """A caller that keeps ``report.total_pages`` with its cursor (a new process each run)
+    passes it back: pages 2..k go out before page 1 answers; a stale count wastes only the
+    pages beyond the end, and the records are exact."""
+    page2 = threading.Event()
+    held: list[bool] = []
+    asked: list[int] = []
+
+    def handler(req: Request) -> Response:
+        page = int(req.args.get("page", "1"))
+        asked.append(page)
+        if page == 1:
+            held.append(page2.wait(2.0))
+        else:
+            page2.set()
+        rows = [{"id": f"{page}-{i}"} for i in range(2)] if page <= 3 else []
+        body: dict[str, Any] = {
+            "features": rows,
+            "pagination": {"total_records": 6, "total_pages": 3, "current_page": page},
+        }
+        return Response(__import__("json").dumps(body), content_type="application/json")
+
+    threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
+    from dagster_aha.client import AhaClient, ListReadReport
+    from dagster_aha.client.ratelimit import reset_shared_limiters
+
+    reset_shared_limiters()  # nothing remembered: as in a new process
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"),
+        api_key="k",
+        requests_per_second=1000,
+        requests_per_minute=100_000,
+    )
+    report = ListReadReport()
+    with client:
+        ids = [r["id"] for r in client.iter_records("features", per_page=2, report=report)]
+    assert sorted(ids) == sorted(f"{p}-{i}" for p in (1, 2, 3) for i in range(2))
+    assert held == [False] and report.total_pages == 3
+    reset_shared_limiters()
+    held.clear()
+    asked.clear()
+    page2.clear()
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"),
+        api_key="k",
+        requests_per_second=1000,
+        requests_per_minute=100_000,
+    )
+    with client:  # kept as 5 pages (stale): pages 4 and 5 may go out, and are dropped
+        ids = [r["id"] for r in client.iter_records("features", per_page=2, expected_pages=5)]
+    assert sorted(ids) == sorted(f"{p}-{i}" for p in (1, 2, 3) for i in range(2))
+    assert held == [True]
+    assert {1, 2, 3} <= set(asked) <= {1, 2, 3, 4, 5} and len(asked) == len(set(asked))
+    reset_shared_limiters()
+
+
 def test_a_lone_client_waits_for_the_servers_reset_without_jitter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -152,3 +210,48 @@ def test_lead_needs_enough_round_trips_and_widens_after_a_429() -> None:
     assert lim.lead == pytest.approx(1.0 - 2 * RateLimiter.ADMISSION_MARGIN)
     now[0] += 61.0  # a minute-window later the margin is back to normal
     assert lim.lead == pytest.approx(1.0 - RateLimiter.ADMISSION_MARGIN)
+
+
+def test_round_trips_exclude_connection_set_up_and_the_body(threaded_server: HTTPServer) -> None:
+    """The limiter's round trip runs from the request on a connected socket to the response
+    headers: a slow new connection (TLS in real life) or a slow body read would otherwise make
+    round trips look longer than a re-used connection's, and the lead taken from them unsafe."""
+    import time
+
+    from dagster_aha.client import AhaClient
+    from dagster_aha.client import transport as transport_mod
+    from dagster_aha.client.ratelimit import RateLimiter
+
+    def handler(req: Request) -> Response:
+        return Response('{"ok": true}', content_type="application/json")
+
+    threaded_server.expect_request("/api/v1/ping").respond_with_handler(handler)
+    real_connect = transport_mod._DeadlineConnection.connect
+
+    def slow_connect(self: Any) -> None:
+        time.sleep(0.3)  # a slow TCP/TLS set-up
+        real_connect(self)
+
+    samples: list[float] = []
+    lim = RateLimiter(1000, 100_000)
+    real_update = lim.update_from_headers
+
+    def spy(headers: Any, latency: float | None = None, **kw: Any) -> None:
+        if latency is not None:
+            samples.append(latency)
+        real_update(headers, latency, **kw)
+
+    lim.update_from_headers = spy  # type: ignore[method-assign]
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"), api_key="k", rate_limiter=lim
+    )
+    transport_mod._DeadlineConnection.connect = slow_connect  # type: ignore[method-assign]
+    try:
+        with client:
+            t0 = time.monotonic()
+            client.request("GET", "ping")  # a new connection: 0.3 s of set-up
+            first = time.monotonic() - t0
+    finally:
+        transport_mod._DeadlineConnection.connect = real_connect  # type: ignore[method-assign]
+    assert first >= 0.3
+    assert samples and samples[0] < 0.25  # the set-up is not part of the round trip

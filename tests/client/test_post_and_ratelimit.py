@@ -313,20 +313,22 @@ def test_limiter_admits_callers_in_arrival_order() -> None:
     assert lim.waiting == 0
 
 
-def test_a_caller_interrupted_while_waiting_does_not_block_the_others() -> None:
+def test_a_caller_interrupted_while_waiting_does_not_block_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     lim = RateLimiter(1, 1000, second_window=0.2, slow_start=False)
     lim.acquire()  # the window is full: the next caller has to wait
-    real_wait = lim._cond.wait
+    real_wait = threading.Condition.wait
     interrupted = False
 
-    def wait_once_interrupted(timeout: float | None = None) -> bool:
+    def wait_once_interrupted(self: threading.Condition, timeout: float | None = None) -> bool:
         nonlocal interrupted
         if not interrupted:
             interrupted = True
             raise KeyboardInterrupt  # e.g. Ctrl-C while the caller waits
-        return real_wait(timeout)
+        return real_wait(self, timeout)
 
-    lim._cond.wait = wait_once_interrupted  # type: ignore[method-assign]
+    monkeypatch.setattr(threading.Condition, "wait", wait_once_interrupted)
     with pytest.raises(KeyboardInterrupt):
         lim.acquire()
     assert lim.waiting == 0  # its place in the queue was given up

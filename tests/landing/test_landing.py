@@ -199,3 +199,27 @@ def _root(exc: BaseException) -> BaseException:
             return exc
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return exc
+
+
+def test_the_page_count_is_kept_with_the_cursor_and_the_next_full_read_speculates(
+    sandbox: AhaSandbox, tmp_path: Path
+) -> None:
+    """A full read keeps each list's page count in dlt state; the next full read (a new
+    process: nothing remembered in the client) starts pages 2..k with page 1."""
+    from dagster_aha.client.ratelimit import reset_shared_limiters
+
+    pipeline = duckdb_pipeline(tmp_path)
+    pipeline.run(aha_dlt_source(sandbox.client(per_page=5), streams=["features"]))
+    state = pipeline.state["sources"]["aha"]["resources"]["features"]
+    assert state["page_counts"] == {"features": 8}  # 40 features, 5 a page
+    reset_shared_limiters()  # as in a new process
+    sandbox.latency = 0.3
+    sandbox.clear_requests()
+    pipeline.run(
+        aha_dlt_source(sandbox.client(per_page=5), streams=["features"], full_refresh=True)
+    )
+    asked = [r for r in sandbox.requests if r.path == "features"]
+    first = min(r.time for r in asked if r.query.get("page") == "1")
+    second = min(r.time for r in asked if r.query.get("page") == "2")
+    assert second - first < 0.25  # page 2 did not wait for page 1's answer (0.3 s)
+    _assert_equals_truth(pipeline, sandbox)
