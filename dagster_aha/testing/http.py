@@ -220,15 +220,11 @@ def list_route(
     ``attr``: ``product_id`` or an embedded ``{id}`` reference) when ``parent_kind`` is set."""
 
     def handler(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
-        where = None
+        parent = None
         if parent_kind is not None and attr is not None:
-            parent = sb.state.require(parent_kind, m["pid"])
-            pid = parent["id"]
-            if attr == "product_id":
-                where = lambda r: r.get("product_id") == pid  # noqa: E731
-            else:
-                where = lambda r: isinstance(r.get(attr), dict) and r[attr]["id"] == pid  # noqa: E731
-        return list_response(sb, kind, sb.state.select(kind, where=where, params=params), params)
+            parent = (attr, sb.state.require(parent_kind, m["pid"])["id"])
+        recs = sb.state.select(kind, where=None, params=params, parent=parent)
+        return list_response(sb, kind, recs, params)
 
     route("GET", path)(handler)
 

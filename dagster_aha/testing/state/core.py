@@ -66,6 +66,10 @@ class SandboxState:
         self._tpl_cache: dict[tuple[str, frozenset[str]], bytes] = {}
         self._records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in REGISTRY}
         self._refs: dict[str, dict[str, str]] = {k: {} for k in REGISTRY}
+        # bumped on every store/remove of a kind: the parent index below is rebuilt after it
+        self._generation: dict[str, int] = dict.fromkeys(REGISTRY, 0)
+        # (kind, parent attribute) -> (generation, parent id -> its records in creation order)
+        self._by_parent: dict[tuple[str, str], tuple[int, dict[str, list[dict[str, Any]]]]] = {}
         # kinds without an OpenAPI example record (audits, tasks...) learn their keys from
         # what they store
         self._fields: dict[str, set[str]] = {
@@ -169,6 +173,7 @@ class SandboxState:
     # ------------------------------------------------------------------ storage
     def store(self, kind: str, rec: dict[str, Any]) -> None:
         self._records[kind][rec["id"]] = rec
+        self._generation[kind] += 1
         if not self._fields[kind].issuperset(rec):
             self._fields[kind].update(rec)
         ref = rec.get(REGISTRY[kind].ref_key)
@@ -177,6 +182,7 @@ class SandboxState:
 
     def _remove(self, kind: str, rec_id: str) -> None:
         rec = self._records[kind].pop(rec_id)
+        self._generation[kind] += 1
         ref = rec.get(REGISTRY[kind].ref_key)
         if isinstance(ref, str):
             self._refs[kind].pop(ref.upper(), None)
@@ -393,12 +399,35 @@ class SandboxState:
         *,
         where: Callable[[dict[str, Any]], bool] | None,
         params: dict[str, str],
+        parent: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Filter a kind's records by a parent predicate and the query-string filters."""
-        recs = self.snapshot(kind)
+        """Filter a kind's records by a parent and the query-string filters.
+
+        ``parent`` is ``(attribute, parent id)``: records whose ``attribute`` is the id
+        (``product_id``) or an embedded ``{"id": ...}`` reference to it (``release``); looked
+        up in an index kept per generation of the kind, so that a nested list of a large
+        account costs its page, not a scan of every record. ``where`` is any other predicate.
+        """
+        recs = self.snapshot(kind) if parent is None else self.children(kind, *parent)
         if where is not None:
             recs = [r for r in recs if where(r)]
         return filters.apply_filters(REGISTRY[kind], recs, params)
+
+    def children(self, kind: str, attr: str, parent_id: str) -> list[dict[str, Any]]:
+        """The records of ``kind`` whose ``attr`` names ``parent_id``, in creation order."""
+        kind = SINGULAR_TO_PLURAL.get(kind, kind)
+        with self.lock:
+            gen = self._generation[kind]
+            cached = self._by_parent.get((kind, attr))
+            if cached is None or cached[0] != gen:
+                index: dict[str, list[dict[str, Any]]] = {}
+                for rec in self._records[kind].values():
+                    ref = rec.get(attr)
+                    pid = ref.get("id") if isinstance(ref, dict) else ref
+                    if pid is not None:
+                        index.setdefault(str(pid), []).append(rec)
+                cached = self._by_parent[(kind, attr)] = (gen, index)
+            return list(cached[1].get(str(parent_id), ()))
 
     # ------------------------------------------------------------------ custom tables
     def add_custom_table(
