@@ -38,6 +38,7 @@ processes is not FIFO; within a process, :class:`RateLimiter` admits its threads
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import tempfile
@@ -52,6 +53,9 @@ __all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "
 
 #: Shortest poll (seconds) while every slot is held by requests in flight (no known exit).
 MIN_POLL = 0.005
+
+#: One slot as read: ``(sent_at, done_at, hold_until, rtt)`` (``done_at`` None while in flight).
+_Row = tuple[float, "float | None", float, "float | None"]
 
 
 @dataclass
@@ -137,9 +141,20 @@ class BudgetStore:
             def _begin(conn: Any) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time: exact counts
 
+            reader: Any = None
+            if path and path != ":memory:":
+                # reads without the write lock (WAL: they never wait for a writer)
+                reader = sa.create_engine(url, connect_args={"timeout": 30.0})
+
+                @event.listens_for(reader, "connect")
+                def _connect_reader(dbapi_conn: Any, _rec: Any) -> None:
+                    dbapi_conn.isolation_level = None  # autocommit: each SELECT a snapshot
+
         else:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+            reader = engine  # a plain transaction takes no advisory lock
         self._engine = engine
+        self._reader = reader
         md = sa.MetaData()
         self._slots = sa.Table(
             "aha_rate_slots",
@@ -173,15 +188,19 @@ class BudgetStore:
         return f"BudgetStore({describe_store(self.url)!r})"
 
     # -- time and locking --------------------------------------------------------------------
+    def _now(self, conn: Any) -> float:
+        """The store's clock: the PostgreSQL server's for a fleet, this host's for SQLite."""
+        if self.dialect == "postgresql":
+            sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())"
+            return float(conn.execute(self._sa.text(sql)).scalar_one())
+        return time.time()
+
     def _now_and_lock(self, conn: Any, account: str) -> float:
-        sa = self._sa
         if self.dialect == "postgresql":
             key = zlib.crc32(account.encode()) - 2**31
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-            return float(
-                conn.execute(sa.text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one()
-            )
-        return time.time()  # BEGIN IMMEDIATE holds the database's write lock already
+            conn.execute(self._sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        # on SQLite, BEGIN IMMEDIATE holds the database's write lock already
+        return self._now(conn)
 
     @staticmethod
     def account_key(base_url: str) -> str:
@@ -205,66 +224,35 @@ class BudgetStore:
         lead then comes from every participant's recent round trips (``floor`` says how many
         are needed and the margin; it gets the lead used), else 0. An in-flight slot is held
         at most ``hold`` seconds.
+
+        A caller that has to wait learns so from a read that takes no lock, so that a poll
+        does not queue behind the participants taking slots; a slot is taken under the lock,
+        after the same decision on a fresh read.
         """
+        if self._reader is not None:
+            with self._reader.connect() as conn:
+                now = self._now(conn)
+                rows = self._rows(conn, account)
+                conn.rollback()
+            wait, _ = self._decide(rows, now, windows, lead, floor)
+            if wait > 0:
+                return None, wait
         sa, t = self._sa, self._slots
-        longest = max(span for span, _ in windows)
-        shortest = min(span for span, _ in windows)
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
-            conn.execute(
-                t.delete().where(
-                    t.c.account == account,
-                    sa.or_(
-                        sa.and_(t.c.done_at.is_not(None), t.c.done_at <= now - longest),
-                        sa.and_(t.c.done_at.is_(None), t.c.hold_until <= now),
-                    ),
-                )
-            )
-            n_rtt, rtt_lo, rtt_hi = self._round_trips(conn, account)
-            if lead is None:
-                lead = 0.0
-                if floor is not None:
-                    lead = floor.lead_from(n_rtt, rtt_lo, rtt_hi)
-                    floor.lead = lead
-            lead = max(0.0, min(lead, shortest))
-            # requests in flight, oldest first: each answers no sooner than the shortest round
-            # trip after its send, and leaves the window ``span - lead`` after its answer
-            flying = [
-                float(x)
-                for x in conn.execute(
-                    sa.select(t.c.sent_at)
-                    .where(t.c.account == account, t.c.done_at.is_(None))
-                    .order_by(t.c.sent_at)
-                ).scalars()
-            ]
-            in_flight = len(flying)
-            floor_rtt = float(rtt_lo) if n_rtt and rtt_lo is not None else 0.0
-            dones = [
-                float(d)
-                for d in conn.execute(
-                    sa.select(t.c.done_at)
-                    .where(
+            rows = self._rows(conn, account)
+            wait, expired = self._decide(rows, now, windows, lead, floor)
+            if expired:
+                longest = max(span for span, _ in windows)
+                conn.execute(
+                    t.delete().where(
                         t.c.account == account,
-                        t.c.done_at.is_not(None),
-                        t.c.done_at > now - longest + lead,
+                        sa.or_(
+                            sa.and_(t.c.done_at.is_not(None), t.c.done_at <= now - longest),
+                            sa.and_(t.c.done_at.is_(None), t.c.hold_until <= now),
+                        ),
                     )
-                    .order_by(t.c.done_at)
-                ).scalars()
-            ]
-            wait = 0.0
-            for span, limit in windows:
-                inside = [d for d in dones if d > now - span + lead]
-                excess = in_flight + len(inside) - limit + 1
-                if excess <= 0:
-                    continue
-                if excess > len(inside):
-                    # requests in flight fill the window: the earliest the k-th of them can
-                    # leave it (then look again: its answer may come later)
-                    sent = flying[excess - len(inside) - 1]
-                    earliest = max(now, sent + floor_rtt) + span - lead
-                    wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
-                else:
-                    wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
+                )
             if wait > 0:
                 return None, wait
             slot = conn.execute(
@@ -274,15 +262,69 @@ class BudgetStore:
             ).scalar_one()
             return int(slot), 0.0
 
-    def _round_trips(self, conn: Any, account: str) -> tuple[int, float | None, float | None]:
-        """(count, shortest, longest) of the participants' recent round trips."""
-        sa, t = self._sa, self._slots
-        n, lo, hi = conn.execute(
-            sa.select(sa.func.count(t.c.rtt), sa.func.min(t.c.rtt), sa.func.max(t.c.rtt)).where(
-                t.c.account == account, t.c.rtt.is_not(None)
-            )
-        ).one()
-        return int(n or 0), lo, hi
+    def _rows(self, conn: Any, account: str) -> list[_Row]:
+        """Every slot of ``account``, in one query."""
+        t = self._slots
+        query = self._sa.select(t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt).where(
+            t.c.account == account
+        )
+        return [
+            (float(a), None if b is None else float(b), float(c), None if d is None else float(d))
+            for a, b, c, d in conn.execute(query)
+        ]
+
+    @staticmethod
+    def _decide(
+        rows: Sequence[_Row],
+        now: float,
+        windows: Sequence[tuple[float, int]],
+        lead: float | None,
+        floor: SharedFloor | None,
+    ) -> tuple[float, bool]:
+        """(seconds to wait, 0 when a slot is free; whether expired rows are left to delete)."""
+        longest = max(span for span, _ in windows)
+        shortest = min(span for span, _ in windows)
+        flying: list[float] = []  # send times of the requests in flight
+        dones: list[float] = []  # answer times of the requests answered
+        rtts: list[float] = []  # the round trips their senders measured
+        expired = False
+        for sent, done, hold_until, rtt in rows:
+            if (done is None and hold_until <= now) or (done is not None and done <= now - longest):
+                expired = True  # out of every window (or its sender died while it flew)
+                continue
+            if done is None:
+                flying.append(sent)
+            else:
+                dones.append(done)
+            if rtt is not None:
+                rtts.append(rtt)
+        if lead is None:
+            lead = 0.0
+            if floor is not None:
+                n = len(rtts)
+                lead = floor.lead_from(n, min(rtts) if n else None, max(rtts) if n else None)
+                floor.lead = lead
+        lead = max(0.0, min(lead, shortest))
+        flying.sort()
+        dones.sort()
+        # requests in flight, oldest first: each answers no sooner than the shortest round trip
+        # after its send; an answered one leaves a window ``span - lead`` after its answer
+        floor_rtt = min(rtts) if rtts else 0.0
+        wait = 0.0
+        for span, limit in windows:
+            inside = dones[bisect.bisect_right(dones, now - span + lead) :]
+            excess = len(flying) + len(inside) - limit + 1
+            if excess <= 0:
+                continue
+            if excess > len(inside):
+                # requests in flight fill the window: the earliest the k-th of them can leave
+                # it (then look again: its answer may come later)
+                sent = flying[excess - len(inside) - 1]
+                earliest = max(now, sent + floor_rtt) + span - lead
+                wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
+            else:
+                wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
+        return wait, expired
 
     def finish(
         self,
@@ -334,12 +376,11 @@ class BudgetStore:
     # -- page counts of previous reads (speculative prefetch) --------------------------------
     def page_count(self, account: str, read_key: str) -> int | None:
         t = self._pages
-        with self._engine.connect() as conn:
+        with (self._reader or self._engine).connect() as conn:
             row = conn.execute(
                 self._sa.select(t.c.pages).where(t.c.account == account, t.c.read_key == read_key)
             ).first()
-            if self.dialect == "sqlite":
-                conn.rollback()
+            conn.rollback()
         return None if row is None else int(row[0])
 
     def set_page_count(self, account: str, read_key: str, pages: int) -> None:
@@ -360,6 +401,8 @@ class BudgetStore:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._reader is not None and self._reader is not self._engine:
+            self._reader.dispose()
 
 
 _STORES: dict[str, BudgetStore] = {}

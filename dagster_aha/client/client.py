@@ -10,13 +10,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
 import requests.auth
-import urllib3.exceptions
 
+from dagster_aha.client.auth import BearerAuth
 from dagster_aha.client.completeness import (
     AhaIncompleteReadError,
     ListReadCheck,
@@ -33,12 +32,13 @@ from dagster_aha.client.errors import (
     body_excerpt,
     error_for_status,
 )
+from dagster_aha.client.failures import asked_wait, classify_failure, retry_after
 from dagster_aha.client.headers import check_headers
 from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
 from dagster_aha.client.prefetch import page_hints, speculative_last_page
-from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, parse_reset
-from dagster_aha.client.scrub import Redactor
+from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter
+from dagster_aha.client.stats import ClientStats, StatsCounter
 from dagster_aha.client.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AttemptDeadlineExceeded,
@@ -50,7 +50,7 @@ from dagster_aha.client.transport import (
     settle_environment,
 )
 from dagster_aha.client.urls import API_PREFIX, check_api_path, quote_segment, resolve_base_url
-from dagster_aha.client.waits import DEFAULT_WAIT_BUDGET, WaitBudget, requested_wait
+from dagster_aha.client.waits import DEFAULT_WAIT_BUDGET, WaitBudget
 from dagster_aha.version import __version__
 
 __all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
@@ -74,79 +74,6 @@ WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 DEFAULT_USER_AGENT = f"dagster-aha/{__version__}"
 
 
-@dataclass(frozen=True)
-class ClientStats:
-    """A snapshot of a client's cumulative counters."""
-
-    requests: int = 0  # HTTP attempts sent (including retries)
-    retries: int = 0  # attempts repeated after a failure or a 429
-    rate_limited: int = 0  # 429 responses received
-    pages: int = 0  # list pages received by iter_records / pivot list reports
-    by_status: dict[int, int] = field(default_factory=dict)
-
-
-class _Stats:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
-        self.rate_limited = 0
-        self.pages = 0
-        self.by_status: dict[int, int] = {}
-
-    def snapshot(self) -> ClientStats:
-        with self.lock:
-            return ClientStats(
-                self.requests, self.retries, self.rate_limited, self.pages, dict(self.by_status)
-            )
-
-
-def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its args, causes, contexts and urllib3 ``reason``s (requests wraps)."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        for nxt in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-
-
-_NOT_SENT_TYPES: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.NewConnectionError,  # includes NameResolutionError
-    urllib3.exceptions.ConnectTimeoutError,
-)
-
-
-def _classify(exc: requests.RequestException) -> Literal["not_sent", "timeout", "broken"]:
-    """Whether a transport failure happened before the request was sent.
-
-    ``not_sent``: connect failed (refused, DNS, connect timeout) — safe to retry any method.
-    ``timeout``: the request was sent and the response did not arrive in time.
-    ``broken``: the connection broke after (or while) sending.
-    """
-    if isinstance(exc, AttemptDeadlineExceeded):
-        return "timeout" if exc.sent else "not_sent"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "not_sent"
-    chain = list(_cause_chain(exc))
-    if isinstance(exc, requests.exceptions.ReadTimeout) or any(
-        isinstance(e, urllib3.exceptions.ReadTimeoutError) for e in chain
-    ):
-        return "timeout"
-    if isinstance(exc, requests.exceptions.ConnectionError) and any(
-        isinstance(e, _NOT_SENT_TYPES) for e in chain
-    ):
-        return "not_sent"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "timeout"
-    return "broken"
-
-
 def _fields_param(fields: str | Sequence[str] | None) -> str | None:
     if fields is None:
         return None
@@ -158,45 +85,6 @@ def _fields_param(fields: str | Sequence[str] | None) -> str | None:
     if not parts:
         raise ValueError("fields must name at least one field (or '*')")
     return ",".join(parts)
-
-
-def _asked(resp: requests.Response) -> float | None:
-    """What ``Retry-After`` asks for, uncapped (for the wait budget)."""
-    return requested_wait(resp.headers)
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """Seconds to wait from ``Retry-After`` (or ``X-Ratelimit-Reset``), if present."""
-    now = time.time()
-    for name in ("Retry-After", "X-Ratelimit-Reset"):
-        val = resp.headers.get(name)
-        if val is not None:
-            wait = parse_reset(val, now)
-            if wait is not None:
-                return wait
-    return None
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds ``Authorization: Bearer``; its repr never shows the key.
-
-    Setting ``auth`` on the session also stops requests from applying ``~/.netrc`` credentials.
-    """
-
-    def __init__(self, key: str) -> None:
-        self._header = f"Bearer {key}"
-        self.redactor = Redactor(key)
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = self._header
-        return r
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(<redacted>)"
-
-    def scrub(self, data: bytes) -> bytes:
-        """``data`` with the key, in any encoding a server may echo it in, redacted."""
-        return self.redactor.bytes(data)
 
 
 class _AbandonedPage(Exception):
@@ -322,14 +210,14 @@ class AhaClient:
         (span, limit), _ = self._limiter.windows
         self._in_flight = InFlightTarget(limit / span, self.max_concurrency, window_budget=limit)
         self._sleep: Callable[[float], None] = time.sleep
-        self._stats = _Stats()
+        self._stats = StatsCounter()
         self._session = session or requests.Session()
         pool = max(10, self.max_concurrency * 2)
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         settle_environment(self._session, self.base_url)
-        self._session.auth = _BearerAuth(api_key)
+        self._session.auth = BearerAuth(api_key)
         self._session.headers.update(
             {
                 "Accept": "application/json",
@@ -375,12 +263,12 @@ class AhaClient:
 
     def _scrub(self, data: bytes) -> bytes:
         auth = self._session.auth
-        return auth.scrub(data) if isinstance(auth, _BearerAuth) else data
+        return auth.scrub(data) if isinstance(auth, BearerAuth) else data
 
     def redact(self, text: str) -> str:
         """``text`` with this client's key redacted in every encoded form (for messages)."""
         auth = self._session.auth
-        return auth.redactor.text(text) if isinstance(auth, _BearerAuth) else text
+        return auth.redactor.text(text) if isinstance(auth, BearerAuth) else text
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.backoff_max, self.backoff_base * (2**attempt))
@@ -470,7 +358,7 @@ class AhaClient:
             except requests.RequestException as exc:
                 self._count(None)
                 self._limiter.update_from_headers({})  # the attempt is over (ends slow start)
-                kind = _classify(exc)
+                kind = classify_failure(exc)
                 if isinstance(exc, AttemptDeadlineExceeded):
                     reason = f"timed out ({exc})"
                 else:
@@ -531,7 +419,7 @@ class AhaClient:
             if 200 <= status < 300:
                 return resp
             if status == 429:
-                hinted = _retry_after(resp)
+                hinted = retry_after(resp)
                 if limited >= self.max_retries:
                     raise self._status_error(resp, method, shown_url, retry_after=hinted)
                 base = hinted if hinted is not None else self._backoff(limited)
@@ -539,9 +427,8 @@ class AhaClient:
                 # together spread their retries instead of colliding again at the reset
                 spread = min(self.backoff_max, max(self.backoff_base, base))
                 wait = base + (random.uniform(0, spread) if self._limiter.shared else 0.0)
-                budget.take(
-                    wait, why="a rate-limited retry (429)", status=status, requested=_asked(resp)
-                )
+                asked = asked_wait(resp)
+                budget.take(wait, why="a rate-limited retry (429)", status=status, requested=asked)
                 self._limiter.block_until(wait)
                 own_wait = wait
                 limited += 1
@@ -570,7 +457,7 @@ class AhaClient:
                     self._excerpt(resp.content),
                 )
             if retryable and failures < self.max_retries:
-                hinted = _retry_after(resp) if status == 503 else None
+                hinted = retry_after(resp) if status == 503 else None
                 wait = (
                     min(hinted, self.backoff_max) if hinted is not None else self._backoff(failures)
                 )
@@ -578,7 +465,7 @@ class AhaClient:
                     wait,
                     why=f"a retry after HTTP {status}",
                     status=status,
-                    requested=_asked(resp) if status == 503 else None,
+                    requested=asked_wait(resp) if status == 503 else None,
                 )
                 failures += 1
                 self._count_retry()

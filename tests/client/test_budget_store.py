@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,6 +106,45 @@ def test_store_counts_requests_in_flight_and_frees_rejected_ones(tmp_path: Path)
     store.set_page_count("acct", "k", 8)
     assert store.page_count("acct", "k") == 8 and store.page_count("acct", "x") is None
     store.close()
+
+
+def test_a_poll_that_must_wait_does_not_queue_for_the_write_lock(tmp_path: Path) -> None:
+    """A participant whose window is full learns its wait from a read: it does not line up
+    behind the others' slot-taking transactions (SQLite's write lock)."""
+    path = tmp_path / "b.sqlite3"
+    store = BudgetStore(f"sqlite:///{path}")
+    windows = [(1.0, 1), (60.0, 100)]
+    first, _ = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert first is not None
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is mid-transaction
+    out: list[tuple[int | None, float]] = []
+    poll = threading.Thread(
+        target=lambda: out.append(store.try_acquire("acct", windows, lead=0.0, hold=30.0))
+    )
+    poll.start()
+    poll.join(timeout=20)
+    still_locked = other.in_transaction
+    other.execute("ROLLBACK")
+    other.close()
+    poll.join(timeout=40)
+    assert still_locked and out and out[0][0] is None and out[0][1] > 0
+    # with the lock free and the slot answered, a caller whose requests take a whole window
+    # to reach admission may send at once
+    store.finish("acct", first, rejected=False)
+    assert store.try_acquire("acct", windows, lead=0.0, hold=30.0)[0] is None
+    assert store.try_acquire("acct", windows, lead=1.0, hold=30.0)[0] is not None
+    store.close()
+
+
+def test_the_store_forgets_expired_slots_and_dead_senders(tmp_path: Path) -> None:
+    store = BudgetStore(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    windows = [(1.0, 1), (60.0, 100)]
+    dead, _ = store.try_acquire("acct", windows, lead=0.0, hold=0.05)  # never answers
+    assert dead is not None
+    time.sleep(0.1)  # past its hold: its sender is presumed dead
+    alive, _ = store.try_acquire("acct", windows, lead=0.0, hold=30.0)
+    assert alive is not None and store.in_window("acct", 1.0) == 1
 
 
 def test_budget_store_setting() -> None:
