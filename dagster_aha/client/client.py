@@ -7,9 +7,7 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
 import requests
@@ -17,8 +15,6 @@ import requests.auth
 
 from dagster_aha.client.auth import BearerAuth
 from dagster_aha.client.completeness import (
-    AhaIncompleteReadError,
-    ListReadCheck,
     ListReadReport,
 )
 from dagster_aha.client.concurrency import DEFAULT_MAX_CONCURRENCY, InFlightTarget
@@ -34,9 +30,9 @@ from dagster_aha.client.errors import (
 )
 from dagster_aha.client.failures import asked_wait, classify_failure, retry_after
 from dagster_aha.client.headers import check_headers
-from dagster_aha.client.pagination import PageInfo, find_record_key, parse_pagination
+from dagster_aha.client.list_reads import MAX_PER_PAGE, AbandonedPage, ListReader, ShrinkPage
+from dagster_aha.client.pagination import PageInfo, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
-from dagster_aha.client.prefetch import page_hints, speculative_last_page
 from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter
 from dagster_aha.client.stats import ClientStats, StatsCounter
 from dagster_aha.client.transport import (
@@ -57,9 +53,6 @@ __all__ = ["MAX_PER_PAGE", "AhaClient", "ClientStats"]
 
 logger = logging.getLogger("dagster_aha.client")
 
-MAX_PER_PAGE = 200
-#: Passes over a list whose pages do not add up (the first read and re-reads).
-MAX_LIST_PASSES = 3
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -85,18 +78,6 @@ def _fields_param(fields: str | Sequence[str] | None) -> str | None:
     if not parts:
         raise ValueError("fields must name at least one field (or '*')")
     return ",".join(parts)
-
-
-class _AbandonedPage(Exception):
-    """A page of a read that is over (never raised to a caller: its future is not read)."""
-
-
-class _ShrinkPage(Exception):
-    """Internal: a list page timed out (504); retry the rest with a smaller per_page."""
-
-    def __init__(self, page: int, error: AhaError) -> None:
-        self.page = page
-        self.error = error
 
 
 class AhaClient:
@@ -211,6 +192,7 @@ class AhaClient:
         self._in_flight = InFlightTarget(limit / span, self.max_concurrency, window_budget=limit)
         self._sleep: Callable[[float], None] = time.sleep
         self._stats = StatsCounter()
+        self._reads = ListReader(self)
         self._session = session or requests.Session()
         pool = max(10, self.max_concurrency * 2)
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
@@ -320,7 +302,7 @@ class AhaClient:
         own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
             if abandon is not None and abandon.is_set():
-                raise _AbandonedPage  # its read is over (a page beyond the end): no retry
+                raise AbandonedPage  # its read is over (a page beyond the end): no retry
             paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
             budget.add(paced - own_wait)
             own_wait = 0.0
@@ -444,7 +426,7 @@ class AhaClient:
                 continue
             retryable = status in RETRYABLE_STATUSES and method != "POST"
             if status == 504 and shrink_on_504:
-                raise _ShrinkPage(0, self._status_error(resp, method, shown_url))
+                raise ShrinkPage(0, self._status_error(resp, method, shown_url))
             if method == "POST" and status in AMBIGUOUS_POST_STATUSES:
                 # A gateway error or gateway timeout says nothing about whether Aha! applied
                 # the create behind the gateway: report it as unknown, never as "failed".
@@ -617,224 +599,6 @@ class AhaClient:
             )
         return user
 
-    def _get_page(
-        self,
-        path: str,
-        params: dict[str, Any],
-        page: int,
-        per_page: int,
-        report: ListReadReport | None = None,
-        abandon: threading.Event | None = None,
-    ) -> dict[str, Any]:
-        query = dict(params)
-        query["page"] = page
-        query["per_page"] = per_page
-        attempt = 0
-        while True:
-            try:
-                resp = self._send(
-                    "GET", path, params=query, shrink_on_504=per_page > 1, abandon=abandon
-                )
-            except _ShrinkPage as sp:
-                raise _ShrinkPage(page, sp.error) from None
-            try:
-                body = self._json(resp, "GET")
-                break
-            except AhaResponseError:
-                if attempt >= self.max_retries or not self._truncated(resp):
-                    raise
-                self._retry_truncated(resp, attempt)
-                attempt += 1
-        if body is None:
-            raise AhaResponseError(
-                resp.status_code, "GET", resp.url, "expected a JSON object for a list page"
-            )
-        with self._stats.lock:
-            self._stats.pages += 1
-        if report is not None:
-            report.observe_date(resp.headers.get("Date"))
-        return body
-
-    def _checked_records(
-        self,
-        path: str,
-        params: dict[str, Any],
-        page: int,
-        per_page: int,
-        body: dict[str, Any],
-        record_key: str | None,
-        check: ListReadCheck | None,
-    ) -> list[Any]:
-        """The records of a page that passed ``check`` (fetched again while it looks wrong)."""
-        attempt = 0
-        while True:
-            records = body[self._record_key(body, record_key, path)]
-            if check is None:
-                return records
-            reason = check.problem(page, per_page, body, records)
-            if reason is None:
-                check.accept(page, per_page, body, records)
-                return records
-            if attempt >= max(self.max_retries, 1):
-                raise check.error(reason, page=page, url=self.url_for(path))
-            wait = self._backoff(attempt)
-            attempt += 1
-            check.report.page_retries += 1
-            self._count_retry()
-            logger.warning(
-                "Aha! list %s: %s; fetching page %d again (%d/%d) in %.2fs",
-                path,
-                reason,
-                page,
-                attempt,
-                max(self.max_retries, 1),
-                wait,
-            )
-            self._sleep(wait)
-            body = self._get_page(path, params, page, per_page, check.report)
-
-    def _in_flight_target(self) -> int:
-        """Pages to keep in flight now: Little's law on the limiter's recent round trips."""
-        return self._in_flight.target(self._limiter.round_trip)
-
-    def _iter_pages(
-        self,
-        path: str,
-        params: dict[str, Any],
-        per_page: int,
-        record_key: str | None,
-        first_body: Callable[[dict[str, Any]], None] | None = None,
-        on_page: Callable[[PageInfo], None] | None = None,
-        check: ListReadCheck | None = None,
-        expected_pages: int | None = None,
-    ) -> Iterator[list[Any]]:
-        """Yield each page's records in order (pages 2..N fetched concurrently).
-
-        Pages 2..k start together with page 1 when the previous read of the same list had k
-        pages (see :mod:`.prefetch`); only pages up to page 1's ``total_pages`` are used. The
-        read keeps :meth:`_in_flight_target` pages in flight. A 504 on a page restarts the
-        remaining range at half the page size: the next page index and the number of records
-        to skip are derived from the record offset reached. Every page used, speculative or
-        not, passes ``check`` (completeness) in page order before it is yielded.
-        """
-        report = check.report if check is not None else None
-        check_api_path(path)
-        offset = 0  # records (positions) consumed so far
-        shrinks = 0
-        got_first = False
-        yielded = 0
-        hints = page_hints(self.base_url, self._limiter.store)
-        hint_key = hints.key(path, params, per_page)
-        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="aha-page")
-        pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-        over = threading.Event()  # set when the read ends: its pages still running stop retrying
-
-        def submit(p: int, size: int) -> None:
-            fut = pool.submit(self._get_page, path, params, p, size, report, over)
-            pending.append((p, fut))
-
-        try:
-            while True:
-                start_page = offset // per_page + 1
-                skip = offset - (start_page - 1) * per_page
-                for _, fut in pending:
-                    fut.cancel()
-                pending.clear()
-                submit(start_page, per_page)
-                last = start_page
-                if not got_first:
-                    budget = min(self._in_flight_target(), self._limiter.windows[0][1])
-                    known = hints.get(hint_key)
-                    last = speculative_last_page(known or expected_pages, budget)
-                    for p in range(2, last + 1):
-                        submit(p, per_page)
-                try:
-                    body = pending.popleft()[1].result()
-                    records = self._checked_records(
-                        path, params, start_page, per_page, body, record_key, check
-                    )
-                except _ShrinkPage as sp:
-                    per_page, shrinks = self._shrink(per_page, shrinks, sp)
-                    continue
-                if not got_first and first_body is not None:
-                    first_body(body)
-                pag = parse_pagination(body)
-                total = pag.total_pages if pag else None
-                if not got_first:
-                    hints.set(hint_key, max(1, total or 1))
-                got_first = True
-                offset = (start_page - 1) * per_page + len(records)
-                page_records = records[skip:]
-                yield page_records
-                yielded += len(page_records)
-                if on_page is not None:
-                    on_page(PageInfo(start_page, total, yielded))
-                if not records or total is None or start_page >= total:
-                    return
-                # speculative pages beyond the end are dropped (never read)
-                while pending and pending[-1][0] > total:
-                    pending.pop()[1].cancel()
-                nxt = max(last, start_page) + 1
-                restart = False
-                while pending or nxt <= total:
-                    target = self._in_flight_target()
-                    busy = sum(1 for _, f in pending if not f.done())
-                    while nxt <= total and busy < target and len(pending) < 2 * target:
-                        submit(nxt, per_page)
-                        nxt += 1
-                        busy += 1
-                    p, fut = pending[0]
-                    if not fut.done():
-                        wait([f for _, f in pending if not f.done()], return_when=FIRST_COMPLETED)
-                        continue
-                    pending.popleft()
-                    try:
-                        body = fut.result()
-                        records = self._checked_records(
-                            path, params, p, per_page, body, record_key, check
-                        )
-                    except _ShrinkPage as sp:
-                        offset = (p - 1) * per_page
-                        per_page, shrinks = self._shrink(per_page, shrinks, sp)
-                        restart = True
-                        break
-                    offset = (p - 1) * per_page + len(records)
-                    if not records:
-                        return
-                    yield records
-                    yielded += len(records)
-                    if on_page is not None:
-                        on_page(PageInfo(p, total, yielded))
-                if not restart:
-                    return
-        finally:
-            over.set()
-            for _, fut in pending:
-                fut.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _shrink(self, per_page: int, shrinks: int, sp: _ShrinkPage) -> tuple[int, int]:
-        if per_page <= 1 or shrinks >= max(self.max_retries, 1) * 2:
-            raise sp.error
-        new = max(1, per_page // 2)
-        self._count_retry()
-        wait = self._backoff(0)
-        logger.warning(
-            "Aha! list page %d timed out (504); retrying with per_page=%d (was %d) in %.2fs",
-            sp.page,
-            new,
-            per_page,
-            wait,
-        )
-        self._sleep(wait)
-        return new, shrinks + 1
-
-    def _record_key(self, body: dict[str, Any], record_key: str | None, path: str) -> str:
-        try:
-            return find_record_key(body, record_key)
-        except AhaResponseError as exc:
-            raise AhaResponseError(200, "GET", self.url_for(path), exc.message) from None
-
     def iter_records(
         self,
         path: str,
@@ -873,57 +637,7 @@ class AhaClient:
         if f is not None:
             query["fields"] = f
         size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
-        report = report if report is not None else ListReadReport()
-        report.path = path
-        seen: dict[str, Any] = {}
-        for attempt in range(MAX_LIST_PASSES):
-            report.passes = attempt + 1
-            check = ListReadCheck(path, report)
-            for records in self._iter_pages(
-                path,
-                query,
-                size,
-                record_key,
-                on_page=on_page,
-                check=check,
-                expected_pages=expected_pages if attempt == 0 else None,
-            ):
-                for rec in records:
-                    if not isinstance(rec, dict):
-                        raise AhaResponseError(
-                            200,
-                            "GET",
-                            self.url_for(path),
-                            f"expected each record to be a JSON object, got {type(rec).__name__}",
-                        )
-                    rid = rec.get("id")
-                    if rid is not None:
-                        sid = str(rid)
-                        stamp = rec.get("updated_at")
-                        if sid in seen and seen[sid] == stamp:
-                            continue
-                        seen[sid] = stamp
-                    report.records = len(seen)
-                    yield rec
-            reason = check.incomplete()
-            if reason is None:
-                report.complete = True
-                return
-            expected = check.last_totals[0]
-            if check.moved and attempt > 0 and expected is not None and len(seen) >= expected:
-                # busy list: every record the server counts last has been seen by now
-                report.complete = True
-                return
-            if attempt + 1 < MAX_LIST_PASSES:
-                logger.warning("Aha! list %s: %s; reading the list again", path, reason)
-                continue
-            raise AhaIncompleteReadError(
-                path,
-                reason,
-                expected_records=expected,
-                received_records=check.end_offset,
-                url=self.url_for(path),
-            )
+        return self._reads.records(path, query, size, record_key, on_page, report, expected_pages)
 
     def get_pivot_report(
         self,
@@ -961,7 +675,7 @@ class AhaClient:
 
         rows: list[Any] = []
         size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
-        for page_rows in self._iter_pages(path, {"view": "list"}, size, "rows", keep_first):
+        for page_rows in self._reads.pages(path, {"view": "list"}, size, "rows", keep_first):
             rows.extend(page_rows)
         if not isinstance(first.get("columns"), list):
             raise AhaResponseError(
