@@ -10,7 +10,7 @@ from typing import Literal
 import requests
 import urllib3.exceptions
 
-from dagster_aha.client.ratelimit import parse_reset
+from dagster_aha.client.rate_windows import parse_reset
 from dagster_aha.client.transport import AttemptDeadlineExceeded
 from dagster_aha.client.waits import requested_wait
 

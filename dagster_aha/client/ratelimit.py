@@ -65,6 +65,10 @@ Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and th
 :meth:`RateLimiter.update_from_headers` must run on the same thread (as :class:`AhaClient` does).
 A thread that acquires again without reporting a response finishes its previous request with an
 unknown round trip.
+
+Files: this module (admission, local windows, the lead, 429 blocks), :mod:`.header_pacing`
+(level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip extremes, resets),
+:mod:`.budget_store` (level 3).
 """
 
 from __future__ import annotations
@@ -79,139 +83,31 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dagster_aha.client.budget_store import SharedFloor
+from dagster_aha.client.header_pacing import HeaderPacing
+from dagster_aha.client.rate_windows import (
+    DONE,
+    EPSILON,
+    IN_FLIGHT,
+    MAX_IN_FLIGHT_HOLD,
+    REJECTED,
+    RTT_SAMPLES,
+    LocalWindow,
+    Send,
+    SlidingExtremum,
+    parse_reset,
+)
 
 if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
 
 __all__ = ["RateLimiter", "get_shared_limiter", "parse_reset", "reset_shared_limiters"]
 
-#: A reset value below this is read as "seconds from now" rather than a UTC epoch.
-EPOCH_THRESHOLD = 1_000_000_000
-#: Never trust a reset further away than this (clock skew, bad header).
-MAX_RESET_WAIT = 120.0
-#: Safety added to a send's estimated exit from the server window once round trips are known.
-EPSILON = 0.001
-#: Round trips remembered for the shortest/longest recent round trip.
-RTT_SAMPLES = 128
-#: A request in flight longer than this stops holding its slots (it will never report back).
-MAX_IN_FLIGHT_HOLD = 300.0
 
-_IN_FLIGHT, _DONE, _REJECTED = 0, 1, 2
-
-
-def parse_reset(value: str | None, now_wall: float) -> float | None:
-    """Seconds from now until ``value`` (epoch seconds, int or float, or small = relative)."""
-    if value is None:
-        return None
-    try:
-        num = float(str(value).strip())
-    except ValueError:
-        return None
-    if num != num or num < 0:  # NaN or negative
-        return None
-    delay = num - now_wall if num >= EPOCH_THRESHOLD else num
-    return min(max(delay, 0.0), MAX_RESET_WAIT)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # requests' CaseInsensitiveDict handles any case; plain dicts get a fallback scan.
-    val = headers.get(name)
-    if val is None:
-        low = name.lower()
-        for k, v in headers.items():
-            if k.lower() == low:
-                return v
-    return val
-
-
-class _Send:
-    """One request of this process: send time, round trip (when known), state."""
-
-    __slots__ = ("done", "rtt", "state", "t", "token")
-
-    def __init__(self, t: float, token: int | None = None) -> None:
-        self.t = t
-        self.token = token  # its slot in the shared budget store, if any
-        self.rtt: float | None = None
-        self.done: float | None = None
-        self.state = _IN_FLIGHT
-
-
-class _Extremum:
-    """Sliding minimum or maximum over the last ``size`` samples (monotonic deque)."""
-
-    def __init__(self, size: int, is_max: bool) -> None:
-        self._size = size
-        self._max = is_max
-        self._q: deque[tuple[int, float]] = deque()
-        self._n = 0
-        self.count = 0  # samples in the sliding range
-
-    def add(self, x: float) -> None:
-        q = self._q
-        if self._max:
-            while q and q[-1][1] <= x:
-                q.pop()
-        else:
-            while q and q[-1][1] >= x:
-                q.pop()
-        q.append((self._n, x))
-        self._n += 1
-        self.count = min(self._n, self._size)
-        while q[0][0] <= self._n - 1 - self._size:
-            q.popleft()
-
-    @property
-    def value(self) -> float | None:
-        return self._q[0][1] if self._q else None
-
-
-class _Window:
-    """A local window (length, limit, log of sends) plus what the server said about it."""
-
-    __slots__ = (
-        "floor",
-        "floor_until",
-        "foreign",
-        "limit",
-        "log",
-        "relaxed_at",
-        "reported_until",
-        "reserve",
-        "reserve_min",
-        "share",
-        "shared_until",
-        "span",
-    )
-
-    def __init__(self, span: float, limit: int, reserve_min: int) -> None:
-        self.span = span
-        self.limit = limit
-        self.log: deque[_Send] = deque()
-        self.reserve_min = reserve_min
-        self.reserve = float(reserve_min)
-        self.relaxed_at = 0.0
-        self.shared_until = float("-inf")  # foreign usage seen recently
-        self.foreign: float | None = None  # last estimate (diagnostics)
-        self.share = 1.0  # our share of the server's count (moving average, shared windows)
-        self.reported_until = float("-inf")  # the server reported this window recently
-        self.floor = 0.0  # lower bound of its cap while not reported (from another report)
-        self.floor_until = float("-inf")
-
-
-class RateLimiter:
+class RateLimiter(HeaderPacing):
     """Blocks callers of :meth:`acquire` so that both windows and the server budget hold."""
 
-    #: Share of the shared window's spare budget (limit - reserve - count) one response grants.
-    GRANT_SHARE = 0.15
     #: Initial/minimal reserve of a shared window, as a share of its limit (at least 2).
     RESERVE_SHARE = 0.1
-    #: Largest reserve a shared window grows to after 429s, as a share of its limit.
-    MAX_RESERVE_SHARE = 0.5
-    #: Windows over which a grown reserve relaxes (by ``e``) back to its minimum.
-    RESERVE_RELAX_WINDOWS = 30.0
-    #: Share of the spare budget granted per response during a process's first short window.
-    STARTUP_GRANT_SHARE = 0.5
     #: Safety factor on our share of a shared window the server has not reported lately.
     UNSEEN_SHARE = 0.9
     #: Seconds the first request may take before others go out without its headers.
@@ -250,9 +146,9 @@ class RateLimiter:
         self._sleep = sleep
         self._rng = rng or random.Random()
         sec_limit, min_limit = int(max(1, requests_per_second)), int(max(1, requests_per_minute))
-        self._second = _Window(second_window, sec_limit, self.reserve(sec_limit))
-        self._minute = _Window(minute_window, min_limit, self.reserve(min_limit))
-        self._windows: tuple[_Window, ...] = (self._second, self._minute)
+        self._second = LocalWindow(second_window, sec_limit, self.reserve(sec_limit))
+        self._minute = LocalWindow(minute_window, min_limit, self.reserve(min_limit))
+        self._windows: tuple[LocalWindow, ...] = (self._second, self._minute)
         self._margin = max(EPSILON, min(self.ADMISSION_MARGIN, 0.05 * second_window))
         # the shared budget store (other processes/hosts), or None (this process only)
         self._store = store
@@ -275,7 +171,7 @@ class RateLimiter:
         self._cautious_until: float | None = None  # end of the first short window (ramp-up)
         self._share = 1.0  # our share of the server's count while shared (moving average)
         # server windows we can identify by their X-Ratelimit-Limit: limit -> window
-        self._by_limit: dict[int, _Window] = {}
+        self._by_limit: dict[int, LocalWindow] = {}
         for w in self._windows:
             self._by_limit.setdefault(w.limit, w)
         # per identified server window length: max own sends inside it (shared windows only)
@@ -295,16 +191,16 @@ class RateLimiter:
         self._first_send: float | None = None
         self._seen_response = not slow_start
         self._slow_start = slow_start
-        self._rtt_lo = _Extremum(RTT_SAMPLES, is_max=False)
-        self._rtt_hi = _Extremum(RTT_SAMPLES, is_max=True)
+        self._rtt_lo = SlidingExtremum(RTT_SAMPLES, is_max=False)
+        self._rtt_hi = SlidingExtremum(RTT_SAMPLES, is_max=True)
         self._rtt = 0.0  # decaying maximum of observed response times (diagnostics)
         self.total_wait = 0.0
         self.acquired = 0
 
     # -- the server-window exit of one send --------------------------------------------------
-    def _expiry(self, s: _Send, span: float, now: float) -> float:
+    def _expiry(self, s: Send, span: float, now: float) -> float:
         """When ``s`` has certainly left a server window of length ``span``."""
-        if s.state == _REJECTED:
+        if s.state == REJECTED:
             return s.t  # the server did not count it
         exit_at = s.t + span
         lo = self._rtt_lo.value
@@ -317,7 +213,7 @@ class RateLimiter:
             return max(exit_at, s.t + s.rtt + span - self._lead(now))
         spread = (self._rtt_hi.value or lo) - lo
         exit_at += spread + EPSILON
-        if s.state == _IN_FLIGHT:
+        if s.state == IN_FLIGHT:
             if now - s.t < MAX_IN_FLIGHT_HOLD:
                 # it may be admitted any moment: the slot is held until its response (waiters
                 # are woken by responses, see acquire)
@@ -327,7 +223,7 @@ class RateLimiter:
             exit_at = max(exit_at, s.done + span - lo + EPSILON)
         return exit_at
 
-    def _live(self, w: _Window, now: float, limit: int) -> list[float] | None:
+    def _live(self, w: LocalWindow, now: float, limit: int) -> list[float] | None:
         """Sorted exits of our sends still inside ``w`` if they reach ``limit``, else None."""
         log = w.log
         while log and self._expiry(log[0], w.span, now) <= now:
@@ -340,7 +236,7 @@ class RateLimiter:
             w.log = deque(s for s, e in zip(log, exits, strict=True) if e > now)
         return live if len(live) >= limit else None
 
-    def _own_inside(self, w: _Window, now: float) -> int:
+    def _own_inside(self, w: LocalWindow, now: float) -> int:
         """Our sends still inside ``w`` (in flight included), for the cap of a shared window."""
         log = w.log
         while log and self._expiry(log[0], w.span, now) <= now:
@@ -383,15 +279,15 @@ class RateLimiter:
         return wait
 
     def _finish(
-        self, s: _Send, now: float, rtt: float | None, state: int, *, orphan: bool = False
+        self, s: Send, now: float, rtt: float | None, state: int, *, orphan: bool = False
     ) -> None:
-        if s.state != _IN_FLIGHT:
+        if s.state != IN_FLIGHT:
             return
         s.state = state
         s.rtt = rtt
         s.done = None if orphan else now  # an orphan ended some time before ``now``
         self._in_flight -= 1
-        if state == _DONE:
+        if state == DONE:
             if self._responses and self._responses[-1] > now:
                 bisect.insort(self._responses, now)  # timed from its headers: kept sorted
             else:
@@ -421,10 +317,10 @@ class RateLimiter:
                 token: int | None = None
                 with self._lock:
                     now = self._clock()
-                    prev: _Send | None = getattr(local, "send", None)
+                    prev: Send | None = getattr(local, "send", None)
                     if prev is not None:
                         # this thread's previous request never reported back: round trip unknown
-                        self._finish(prev, now, None, _DONE, orphan=True)
+                        self._finish(prev, now, None, DONE, orphan=True)
                         local.send = None
                         orphan = prev.token
                     head = self._queue[0] is ticket
@@ -473,7 +369,7 @@ class RateLimiter:
     def _admit(
         self, now: float, local: threading.local, start: float, slept: float, token: int | None
     ) -> float:
-        s = _Send(now, token)
+        s = Send(now, token)
         for w in self._windows:
             w.log.append(s)
         local.send = s
@@ -574,19 +470,19 @@ class RateLimiter:
         """
         rejected = status == 429
         age = max(0.0, float(age)) if age == age else 0.0
-        mine: _Send | None = getattr(self._local, "send", None)
+        mine: Send | None = getattr(self._local, "send", None)
         if self._store is not None and mine is not None and mine.token is not None:
             # first in the shared store, so that a waiter woken below sees the slot's new state
             rtt_seen = (
                 min(max(0.0, self._clock() - age - mine.t), latency)
-                if latency is not None and latency >= 0 and mine.state == _IN_FLIGHT
+                if latency is not None and latency >= 0 and mine.state == IN_FLIGHT
                 else None
             )
             self._store.finish(self._account, mine.token, rejected=rejected, age=age, rtt=rtt_seen)
         with self._lock:
             now = self._clock()
             self._seen_response = True
-            s: _Send | None = getattr(self._local, "send", None)
+            s: Send | None = getattr(self._local, "send", None)
             self._local.send = None
             at = now - age if s is None else max(s.t, now - age)
             rtt: float | None = None
@@ -594,136 +490,20 @@ class RateLimiter:
                 # the slot is held from the send to the response; the round-trip statistics
                 # (the lead) take the caller's own timing when shorter (the request on the
                 # wire, without a new connection's set-up)
-                rtt = at - s.t if s is not None and s.state == _IN_FLIGHT else latency
+                rtt = at - s.t if s is not None and s.state == IN_FLIGHT else latency
                 sample = min(rtt, latency)
                 self._rtt_lo.add(sample)
                 self._rtt_hi.add(sample)
                 self._rtt = max(self._rtt * 0.95, min(sample, 5.0))
             if s is not None:
-                self._finish(s, at, rtt, _REJECTED if rejected else _DONE)
+                self._finish(s, at, rtt, REJECTED if rejected else DONE)
                 self._wake_head()  # its slot may be free now (for the first waiter)
             keep = max(w.span for w in self._windows) + 1.0 + 2 * (self._rtt_hi.value or 0.0)
             while self._responses and self._responses[0] < now - keep:
                 self._responses.popleft()
         if self._store is not None:
             return  # the store holds every participant's requests: headers add nothing
-        rem_raw = _header(headers, "X-Ratelimit-Remaining")
-        if rem_raw is None:
-            return
-        try:
-            remaining = float(rem_raw.strip())
-        except ValueError:
-            return
-        if remaining != remaining:  # NaN
-            return
-        limit: int | None = None
-        lim_raw = _header(headers, "X-Ratelimit-Limit")
-        if lim_raw is not None:
-            try:
-                limit = int(float(lim_raw.strip()))
-            except (ValueError, OverflowError):
-                limit = None
-        window = self._by_limit.get(limit) if limit is not None else None
-        if window is not None:
-            with self._lock:
-                self._update_identified(window, remaining, rejected, self._clock())
-            return
-        ttr = parse_reset(_header(headers, "X-Ratelimit-Reset"), self._wall())
-        if ttr is None:
-            return
-        with self._lock:
-            now = self._clock()
-            reset_at = now + ttr
-            if (
-                self._remaining is not None
-                and now < self._reset_at
-                and abs(reset_at - self._reset_at) < 0.5
-            ):
-                # same server window: the budget only goes down (responses arrive out of order)
-                self._remaining = min(self._remaining, remaining)
-            elif self._remaining is None or now >= self._reset_at or reset_at > self._reset_at:
-                self._remaining = remaining
-                self._reset_at = reset_at
-            # else: a stale response from an earlier window: ignore
-
-    def _stochastic(self, x: float) -> int:
-        """``x`` rounded down or up at random, ``round(x)`` on average (small windows converge)."""
-        base = math.floor(x)
-        return base + (1 if self._rng.random() < x - base else 0)
-
-    def _update_identified(self, w: _Window, remaining: float, rejected: bool, now: float) -> None:
-        span, limit = w.span, w.limit
-        lo = self._rtt_lo.value or 0.0
-        spread = (self._rtt_hi.value or lo) - lo
-        edge = spread + EPSILON
-        count = max(0.0, limit - remaining)  # the server's count in its window
-        resp = self._responses
-        n = len(resp)
-        own = n - bisect.bisect_right(resp, now - span)  # our admitted requests inside it
-        own_hi = n - bisect.bisect_right(resp, now - span - edge) + self._in_flight
-        foreign_lo = count - own_hi
-        if rejected and now >= self._shared_until and now >= w.shared_until:
-            # A 429 alone is no evidence of other processes: its headers may describe another
-            # window, or come from a proxy or an injected fault. The caller already waits for
-            # the reset (block_until); only 2xx responses' counts can mark the account shared.
-            return
-        w.foreign = max(0.0, count - own)
-        margin = spread + EPSILON + 0.01 * span
-        # a grown reserve relaxes back to the minimum
-        if w.reserve > w.reserve_min:
-            decay = math.exp(-(now - w.relaxed_at) / (self.RESERVE_RELAX_WINDOWS * span))
-            w.reserve = w.reserve_min + (w.reserve - w.reserve_min) * decay
-        w.relaxed_at = now
-        if foreign_lo >= 1 and now >= self._shared_until and count > 0:
-            self._share = min(1.0, own / count)  # newly shared: start from what we see
-        if (foreign_lo >= 1 or now < self._shared_until) and rejected:
-            # a 429 although we shared: keep a larger reserve for a while
-            w.reserve = min(limit * self.MAX_RESERVE_SHARE, w.reserve * 1.5 + 1)
-        if foreign_lo >= 1:
-            w.shared_until = now + span + margin
-        if self._cautious_until is None:
-            self._cautious_until = now + self._second.span
-        cautious = self._slow_start and now < self._cautious_until and w is self._second
-        if now >= w.shared_until and not cautious:
-            # alone on the account in this window: the local window is the whole truth
-            self._caps.pop(span, None)
-            self._cap_expiry.pop(span, None)
-        else:
-            # shared, or the first short window of a process (others may be starting too:
-            # ramp up to the budget in a few round trips instead of one burst)
-            grant = self.GRANT_SHARE if now < w.shared_until else self.STARTUP_GRANT_SHARE
-            mine = self._own_inside(w, now)
-            spare = limit - w.reserve - count
-            self._caps[span] = max(1, min(limit, mine + self._stochastic(grant * spare)))
-            self._cap_expiry[span] = now + span + margin
-        w.reported_until = now + span + margin
-        if now < w.shared_until and count > 0:
-            self._share += 0.1 * (min(1.0, own / count) - self._share)
-        if foreign_lo >= 1:
-            # other processes use this account: remembered for the longest window
-            longest = max(o.span for o in self._windows)
-            self._shared_until = max(self._shared_until, now + longest + margin)
-        for other in self._windows:
-            if other is w:
-                continue
-            if now >= other.reported_until:
-                # not reported lately: it has at least ``remaining`` left, a floor for the cap
-                # taken from our share while the account is shared
-                # taken from our share while the account is shared; grows additively (one
-                # request per 1/GRANT_SHARE responses) until the server reports the window
-                base = other.floor if now < other.floor_until else 0.0
-                other.floor = max(base, float(self._own_inside(other, now))) + max(
-                    self.GRANT_SHARE, self.GRANT_SHARE * (remaining - other.reserve)
-                )
-                if rejected:
-                    other.floor = 0.0
-                other.floor_until = now + other.span + margin
-                continue
-            if other.span in self._caps and remaining - other.reserve > 0:
-                # it has at least ``remaining`` left: its cap may only grow
-                mine = self._own_inside(other, now)
-                grown = mine + self._stochastic(self.GRANT_SHARE * (remaining - other.reserve))
-                self._caps[other.span] = min(other.limit, max(self._caps[other.span], grown))
+        self._pace_from_headers(headers, rejected)
 
     # -- diagnostics ---------------------------------------------------------------------------
     @property
