@@ -39,15 +39,19 @@ processes is not FIFO; within a process, :class:`RateLimiter` admits its threads
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
 import hashlib
 import os
 import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from dagster_aha.client.errors import AhaBudgetStoreError
 
 __all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "host_store_path"]
 
@@ -113,10 +117,59 @@ def describe_store(setting: str | None) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@contextlib.contextmanager
+def _store_errors(url: str, what: str) -> Iterator[None]:
+    """Turn a database failure into :class:`AhaBudgetStoreError` (the password never shown)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        line = detail[0][:200] if detail else ""
+        try:
+            password = make_url(url).password
+        except Exception:
+            password = None
+        if password:
+            line = line.replace(str(password), "***")
+        shown = describe_store(url)
+        raise AhaBudgetStoreError(
+            message=f"budget store {shown} could not {what}: {type(exc).__name__}: {line}",
+            store=shown,
+        ) from None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A :class:`BudgetStore` method whose database failures raise AhaBudgetStoreError."""
+
+    def deco(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with _store_errors(getattr(args[0], "url", ""), what):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
 class BudgetStore:
-    """Request slots of every participant of an account, in a SQL database (see module doc)."""
+    """Request slots of every participant of an account, in a SQL database (see module doc).
+
+    Every database failure is raised as :class:`AhaBudgetStoreError`.
+    """
 
     def __init__(self, url: str) -> None:
+        with _store_errors(url, "be opened"):
+            self._open(url)
+
+    def _open(self, url: str) -> None:
         import sqlalchemy as sa
         from sqlalchemy import event
 
@@ -208,6 +261,7 @@ class BudgetStore:
         return hashlib.sha256(base_url.encode()).hexdigest()[:32]
 
     # -- slots -------------------------------------------------------------------------------
+    @_guarded("take a request slot")
     def try_acquire(
         self,
         account: str,
@@ -326,6 +380,7 @@ class BudgetStore:
                 wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
         return wait, expired
 
+    @_guarded("record a response")
     def finish(
         self,
         account: str,
@@ -357,6 +412,7 @@ class BudgetStore:
                     )
                 )
 
+    @_guarded("count its slots")
     def in_window(self, account: str, span: float) -> int:
         """Slots counted in a window of ``span`` now (in flight included); diagnostics."""
         sa, t = self._sa, self._slots
@@ -374,6 +430,7 @@ class BudgetStore:
             )
 
     # -- page counts of previous reads (speculative prefetch) --------------------------------
+    @_guarded("read a page count")
     def page_count(self, account: str, read_key: str) -> int | None:
         t = self._pages
         with (self._reader or self._engine).connect() as conn:
@@ -383,6 +440,7 @@ class BudgetStore:
             conn.rollback()
         return None if row is None else int(row[0])
 
+    @_guarded("keep a page count")
     def set_page_count(self, account: str, read_key: str, pages: int) -> None:
         t = self._pages
         with self._engine.begin() as conn:

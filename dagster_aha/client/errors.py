@@ -17,6 +17,7 @@ __all__ = [
     "AhaAmbiguousWriteError",
     "AhaAuthError",
     "AhaBadRequestError",
+    "AhaBudgetStoreError",
     "AhaConnectionError",
     "AhaError",
     "AhaNotFoundError",
@@ -131,6 +132,28 @@ class AhaWaitBudgetError(AhaTimeoutError):
 
 class AhaConnectionError(AhaError):
     """The connection could not be established (or broke) after the retry budget."""
+
+
+class AhaBudgetStoreError(AhaError):
+    """The shared budget store (``budget_store=``: a SQLite file or PostgreSQL) failed.
+
+    Raised before the request is sent (its slot could not be taken), so nothing reached Aha!.
+    ``store`` is the store's URL without its password. Check that the database is reachable
+    and writable, or choose another store.
+    """
+
+    def __init__(
+        self,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        message: str = "",
+        body_excerpt: str | None = None,
+        *,
+        store: str = "",
+    ) -> None:
+        self.store = store
+        super().__init__(status, method, url, message, body_excerpt)
 
 
 class AhaAmbiguousWriteError(AhaError):

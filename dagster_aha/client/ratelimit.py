@@ -74,6 +74,7 @@ Files: this module (admission, local windows, the lead, 429 blocks), :mod:`.head
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import random
 import threading
@@ -83,6 +84,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dagster_aha.client.budget_store import SharedFloor
+from dagster_aha.client.errors import AhaBudgetStoreError
 from dagster_aha.client.header_pacing import HeaderPacing
 from dagster_aha.client.rate_windows import (
     DONE,
@@ -101,6 +103,8 @@ if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
 
 __all__ = ["RateLimiter", "get_shared_limiter", "parse_reset", "reset_shared_limiters"]
+
+logger = logging.getLogger("dagster_aha.client")
 
 
 class RateLimiter(HeaderPacing):
@@ -330,8 +334,8 @@ class RateLimiter(HeaderPacing):
                     lead: float | None = self._lead(now) if own_lead else None
                     if wait is not None and wait <= 0 and not ask_store:
                         return self._admit(now, local, start, slept, None)
-                if orphan is not None and self._store is not None:
-                    self._store.finish(self._account, orphan, rejected=False)
+                if orphan is not None:
+                    self._finish_in_store(orphan, rejected=False)
                 if ask_store:
                     assert self._store is not None
                     floor = SharedFloor(self.LEAD_SAMPLES, self._margin, self._own_cap())
@@ -360,6 +364,18 @@ class RateLimiter(HeaderPacing):
                 self._queue.remove(ticket)
                 if was_head:
                     self._wake_head()
+
+    def _finish_in_store(
+        self, token: int, *, rejected: bool, age: float = 0.0, rtt: float | None = None
+    ) -> None:
+        """Re-date (or free) a slot in the store. The request is over: a store failure now only
+        leaves the slot held until its hold ends (counted as in flight), it fails no read."""
+        if self._store is None:
+            return
+        try:
+            self._store.finish(self._account, token, rejected=rejected, age=age, rtt=rtt)
+        except AhaBudgetStoreError as exc:
+            logger.warning("%s; the slot stays held until it expires", exc.message)
 
     def _wake_head(self) -> None:
         """Wake the first waiter (call with the lock held): it alone may be admitted next."""
@@ -478,7 +494,7 @@ class RateLimiter(HeaderPacing):
                 if latency is not None and latency >= 0 and mine.state == IN_FLIGHT
                 else None
             )
-            self._store.finish(self._account, mine.token, rejected=rejected, age=age, rtt=rtt_seen)
+            self._finish_in_store(mine.token, rejected=rejected, age=age, rtt=rtt_seen)
         with self._lock:
             now = self._clock()
             self._seen_response = True

@@ -7,6 +7,7 @@ so 0 429s means that no window ever held more than the limit), never by wall-clo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_aha.client import AhaBudgetStoreError, AhaClient
 from dagster_aha.client.budget_store import BudgetStore, budget_store_for, describe_store
 from dagster_aha.testing import AhaSandbox
 
@@ -154,3 +156,49 @@ def test_budget_store_setting() -> None:
     )
     with pytest.raises(ValueError, match="budget_store"):
         budget_store_for("redis://localhost")
+
+
+def test_an_unreachable_store_is_a_typed_error_without_its_password() -> None:
+    url = "postgresql+psycopg2://aha:s3cr3t-pw@127.0.0.1:1/budget"  # nothing listens on port 1
+    with pytest.raises(AhaBudgetStoreError) as info:
+        BudgetStore(url)
+    err = info.value
+    assert "s3cr3t-pw" not in str(err) and "s3cr3t-pw" not in repr(err)
+    assert err.store == "postgresql+psycopg2://aha:***@127.0.0.1:1/budget"
+    assert "could not be opened" in str(err) and "OperationalError" in str(err)
+    with pytest.raises(AhaBudgetStoreError):
+        AhaClient(api_key="k", base_url="http://127.0.0.1:9", budget_store=url)
+
+
+def test_a_store_that_fails_sends_nothing_and_an_answered_request_still_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with AhaSandbox(products=1, releases_per_product=1, features_per_release=2) as aha:
+        client = AhaClient(
+            api_key=aha.api_key,
+            base_url=aha.url,
+            budget_store=f"sqlite:///{tmp_path / 'b.sqlite3'}",
+        )
+        store = client.rate_limiter.store
+        assert store is not None
+        assert client.me()["id"]
+        # the store breaks after it has taken a slot: the answered request is not failed
+        real_finish = store.finish
+
+        def broken_finish(*args: object, **kwargs: object) -> None:
+            raise AhaBudgetStoreError(message="budget store x could not record a response")
+
+        store.finish = broken_finish  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING, logger="dagster_aha.client"):
+            assert client.me()["id"]
+        assert "the slot stays held until it expires" in caplog.text
+        store.finish = real_finish  # type: ignore[method-assign]
+        # the database goes away: the next request fails before anything is sent
+        sent = aha.stats.total
+        gone = tmp_path / "gone" / "b.sqlite3"
+        store._engine = store._sa.create_engine(f"sqlite:///{gone}")
+        store._reader = None
+        with pytest.raises(AhaBudgetStoreError, match="could not take a request slot"):
+            client.me()
+        assert aha.stats.total == sent
+        client.close()
