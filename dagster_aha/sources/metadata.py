@@ -81,15 +81,42 @@ def json_native_in_place(record: dict[str, Any]) -> dict[str, Any]:
     """Make one freshly parsed record JSON-native without copying it (ids become strings).
 
     The read path converts each record as it streams in, so no second copy of the account's
-    records is ever built.
+    records is ever built. Same result as :func:`json_native_rows` on one record, but nothing
+    is rebuilt: the walk only rewrites the values that change (an integer under ``id`` /
+    ``*_id``, or a value JSON has no type for), which a parsed Aha! record rarely has.
     """
-    for key, value in record.items():
-        if isinstance(value, (dict, list, tuple)) or (
-            isinstance(value, int) and not isinstance(value, bool) and _is_id_key(str(key))
-        ):
-            record[key] = _native(value, str(key))
-        elif not (value is None or isinstance(value, (str, float, bool, int))):
-            record[key] = str(value)
+    # (container, whether it sits under an id key): a list under ``x_id`` holds ids
+    stack: list[tuple[Any, bool]] = [(record, False)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, id_list = pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                t = type(value)
+                if t is str or t is dict or value is None or t is float or t is bool:
+                    if t is dict:
+                        push((value, False))
+                    continue
+                is_id = key == "id" or key.endswith("_id") if type(key) is str else False
+                if t is list:
+                    push((value, is_id))
+                elif t is int:
+                    if is_id:
+                        node[key] = str(value)
+                else:
+                    node[key] = _native(value, str(key))  # a tuple, a model, a datetime...
+        else:
+            for i, value in enumerate(node):
+                t = type(value)
+                if t is str or value is None or t is float or t is bool:
+                    continue
+                if t is dict or t is list:
+                    push((value, id_list and t is list))
+                elif t is int:
+                    if id_list:
+                        node[i] = str(value)
+                else:
+                    node[i] = _native(value, "id" if id_list else None)
     return record
 
 
@@ -118,6 +145,16 @@ def _json_type(value: Any) -> str:
     return "string"
 
 
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+}
+
+
 def infer_column_schema(rows: Sequence[Mapping[str, Any]]) -> TableSchema:
     """Infer a ``TableSchema`` from JSON rows.
 
@@ -126,22 +163,25 @@ def infer_column_schema(rows: Sequence[Mapping[str, Any]]) -> TableSchema:
     when every value is null); it is nullable when a row lacks it or holds null. ``id`` is marked
     unique when its values are.
     """
-    order: dict[str, None] = {}
-    types: dict[str, dict[str, None]] = {}
+    types: dict[str, dict[str, None]] = {}  # in order of first appearance
     nullable: dict[str, bool] = {}
+    present: dict[str, int] = {}  # rows holding the key
     for row in rows:
         for key, value in row.items():
-            if key not in order:
-                order[key] = None
-                types[key] = {}
+            seen = types.get(key)
+            if seen is None:
+                seen = types[key] = {}
                 nullable[key] = False
+                present[key] = 0
+            present[key] += 1
             if value is None:
                 nullable[key] = True
             else:
-                types[key][_json_type(value)] = None
-    for key in order:
-        if any(key not in row for row in rows):
-            nullable[key] = True
+                seen[_JSON_TYPES.get(type(value)) or _json_type(value)] = None
+    for key, count in present.items():
+        if count < len(rows):
+            nullable[key] = True  # some row lacks it
+    order = types
     columns = []
     for key in order:
         type_name = "|".join(types[key]) or "null"

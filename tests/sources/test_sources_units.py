@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 
@@ -12,7 +14,7 @@ from dagster_aha.sources.checks import (
     check_ids_unique,
     evaluate_checks,
 )
-from dagster_aha.sources.metadata import json_native_rows
+from dagster_aha.sources.metadata import json_native_in_place, json_native_rows
 from dagster_aha.sources.streams import custom_table_stream, resolve_fields
 
 KEY = dg.AssetKey(["aha", "features"])
@@ -57,6 +59,24 @@ def test_json_native_rows_turns_integer_ids_into_strings() -> None:
     )
     assert row == {"id": "5938362174479841842", "product_id": "7", "score": 3,
                    "cf": [{"id": "1", "value": 2}]}  # fmt: skip
+
+
+def test_in_place_conversion_matches_the_copying_one_on_parsed_records() -> None:
+    """The read path converts each parsed record in place; it must give the same record."""
+    raw = (
+        '{"id": 5938362174479841842, "name": "A", "score": 3, "ratio": 0.5, "done": true,'
+        ' "custom_fields": [{"id": 415795050, "value": 2, "nested": {"parent_id": 9}}],'
+        ' "release": {"id": "6776", "integration_id": 12, "user_ids": [1, [2, "x"]]},'
+        ' "goal_id": [3, {"id": 4}], "tags": [1, 2], "empty": null, "obj_id": {"k": 5}}'
+    )
+    [want] = json_native_rows([json.loads(raw)])
+    rec = json.loads(raw)
+    assert json_native_in_place(rec) is rec
+    assert json.dumps(rec, sort_keys=True) == json.dumps(want, sort_keys=True)
+    assert rec["custom_fields"][0] == {"id": "415795050", "value": 2, "nested": {"parent_id": "9"}}
+    assert rec["release"]["user_ids"] == [1, [2, "x"]]  # not an id key ("_ids")
+    assert rec["goal_id"] == ["3", {"id": "4"}] and rec["tags"] == [1, 2]
+    assert rec["obj_id"] == {"k": 5}
 
 
 def test_resolve_fields() -> None:
