@@ -637,7 +637,8 @@ class AhaClient:
         if f is not None:
             query["fields"] = f
         size = max(1, min(int(per_page or self.per_page), MAX_PER_PAGE))
-        return self._reads.records(path, query, size, record_key, on_page, report, expected_pages)
+        pages = expected_pages
+        yield from self._reads.records(path, query, size, record_key, on_page, report, pages)
 
     def get_pivot_report(
         self,
