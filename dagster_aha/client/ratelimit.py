@@ -46,7 +46,9 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
    is in flight, and its first short window ramps up, so that a fresh process learns the
    shared budget before it sends a burst. It is off by default: a lone process (the
    default's assumption) uses its first window in full; processes that share an account use
-   a budget store (``budget_store=``), where the headers add nothing.
+   a budget store (``budget_store=``), where the headers add nothing. (Measured with four
+   processes that start in the same second, slow start did not reduce their 429s: the
+   grants of their ramp-ups add up. Only a store makes such a start collision-free.)
 
    ``X-Ratelimit-Reset`` is UTC epoch seconds (int or float); a value below 10^9 is read as
    seconds from now.
