@@ -131,10 +131,15 @@ def test_lone_client_reaches_the_ceiling_of_an_enforcing_sandbox() -> None:
     # the second window, two windows' worth of requests have arrived
     ramp = arrivals[2 * rps - 1] - arrivals[0]
     assert ramp <= 2 * window + 0.2, (ramp, wall)
-    # after it, every slot is reused as soon as it leaves the server's window: full windows
-    # (each slot is judged on its own, so scheduling delays on a loaded machine do not add up)
-    for i in range(2 * rps, n):
-        assert arrivals[i] - arrivals[i - rps] <= window + 0.2, (i, arrivals[i - rps : i + 1])
+    # after it, slots are reused as soon as they leave the server's window: full windows. A
+    # slot is typically reused within 0.1 s of its exit (the median), and the three windows
+    # after the ramp together lose less than half a window (one scheduling stall of a loaded
+    # machine may delay a few sends, it cannot fail this)
+    gaps = sorted(arrivals[i] - arrivals[i - rps] for i in range(2 * rps, n))
+    assert gaps[len(gaps) // 2] <= window + 0.1, gaps
+    windows_after = (n - 2 * rps) / rps
+    span = arrivals[n - 1] - arrivals[2 * rps - 1]
+    assert span <= windows_after * window + 0.5, (span, gaps)
     # and the server never saw more than rps requests in any window
     for i in range(rps, n):
         assert arrivals[i] - arrivals[i - rps] >= window - 0.002
