@@ -135,10 +135,11 @@ def _store_errors(url: str, what: str) -> Iterator[None]:
         if password:
             line = line.replace(str(password), "***")
         shown = describe_store(url)
-        raise AhaBudgetStoreError(
-            message=f"budget store {shown} could not {what}: {type(exc).__name__}: {line}",
-            store=shown,
-        ) from None
+        err = AhaBudgetStoreError(
+            message=f"budget store {shown} could not {what}: {type(exc).__name__}: {line}"
+        )
+        err.store = shown
+        raise err from None
 
 
 _P = ParamSpec("_P")

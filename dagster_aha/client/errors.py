@@ -142,18 +142,7 @@ class AhaBudgetStoreError(AhaError):
     and writable, or choose another store.
     """
 
-    def __init__(
-        self,
-        status: int | None = None,
-        method: str | None = None,
-        url: str | None = None,
-        message: str = "",
-        body_excerpt: str | None = None,
-        *,
-        store: str = "",
-    ) -> None:
-        self.store = store
-        super().__init__(status, method, url, message, body_excerpt)
+    store: str = ""
 
 
 class AhaAmbiguousWriteError(AhaError):
