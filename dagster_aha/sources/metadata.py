@@ -97,7 +97,7 @@ def json_native_in_place(record: dict[str, Any]) -> dict[str, Any]:
                     if t is dict:
                         push((value, False))
                     continue
-                is_id = key == "id" or key.endswith("_id") if type(key) is str else False
+                is_id = type(key) is str and _is_id_key(key)
                 if t is list:
                     push((value, is_id))
                 elif t is int:

@@ -168,11 +168,11 @@ delete_route("custom_object_records", "custom_object_records/:id")
 @route("GET", "products/:pid/custom_objects/:key/records")
 def _list(sb: AhaSandbox, m: dict[str, str], params: dict[str, str], body: Any) -> Response:
     prod, key = _table(sb, m)
-    pid = prod["id"]
     recs = sb.state.select(
         "custom_object_records",
-        where=lambda r: r["product_id"] == pid and r["key"] == key,
+        where=lambda r: r["key"] == key,
         params=params,
+        parent=("product_id", prod["id"]),
     )
     return list_response(sb, "custom_object_records", recs, params)
 
