@@ -45,7 +45,13 @@ from dagster_aha.client.transport import (
     send_attempt,
     settle_environment,
 )
-from dagster_aha.client.urls import API_PREFIX, check_api_path, quote_segment, resolve_base_url
+from dagster_aha.client.urls import (
+    API_PREFIX,
+    ShownUrl,
+    check_api_path,
+    quote_segment,
+    resolve_base_url,
+)
 from dagster_aha.client.waits import DEFAULT_WAIT_BUDGET, WaitBudget
 from dagster_aha.version import __version__
 
@@ -295,10 +301,12 @@ class AhaClient:
         for k, v in list(query.items()):
             if isinstance(v, bool):
                 query[k] = "true" if v else "false"
-        shown_url = self.redact(requests.Request(method, url, params=query).prepare().url or url)
+        shown = ShownUrl(
+            lambda: self.redact(requests.Request(method, url, params=query).prepare().url or url)
+        )
         failures = 0
         limited = 0
-        budget = WaitBudget(self.wait_budget, method, shown_url)
+        budget = WaitBudget(self.wait_budget, method, shown)
         own_wait = 0.0  # a 429 pause this request took from its budget (the limiter waits it)
         while True:
             if abandon is not None and abandon.is_set():
@@ -328,7 +336,7 @@ class AhaClient:
                 raise AhaResponseTooLargeError(
                     status,
                     method,
-                    shown_url,
+                    str(shown),
                     f"the response body is larger than max_response_bytes={big.limit} "
                     f"({'declared ' if big.declared is not None else 'over '}{size} bytes); "
                     "it was not read"
@@ -355,7 +363,7 @@ class AhaClient:
                     raise AhaAmbiguousWriteError(
                         None,
                         method,
-                        shown_url,
+                        str(shown),
                         f"{reason}: the request may or may not have been applied; look the "
                         "record up before re-posting",
                     ) from None
@@ -364,7 +372,7 @@ class AhaClient:
                     raise cls(
                         None,
                         method,
-                        shown_url,
+                        str(shown),
                         f"{reason} after {failures + 1} attempt(s)",
                     ) from None
                 wait = self._backoff(failures)
@@ -374,7 +382,7 @@ class AhaClient:
                 logger.warning(
                     "Aha! %s %s failed: %s; retry %d/%d in %.2fs",
                     method,
-                    shown_url,
+                    str(shown),
                     reason,
                     failures,
                     self.max_retries,
@@ -396,14 +404,14 @@ class AhaClient:
                 resp.headers, arrived - written, status=status, age=done - arrived
             )
             logger.debug(
-                "Aha! %s %s -> %d in %.3fs", method, shown_url, status, time.monotonic() - start
+                "Aha! %s %s -> %d in %.3fs", method, shown, status, time.monotonic() - start
             )
             if 200 <= status < 300:
                 return resp
             if status == 429:
                 hinted = retry_after(resp)
                 if limited >= self.max_retries:
-                    raise self._status_error(resp, method, shown_url, retry_after=hinted)
+                    raise self._status_error(resp, method, str(shown), retry_after=hinted)
                 base = hinted if hinted is not None else self._backoff(limited)
                 # alone on the account the reset the server gave is exact; processes rejected
                 # together spread their retries instead of colliding again at the reset
@@ -418,7 +426,7 @@ class AhaClient:
                 logger.warning(
                     "Aha! %s %s rate limited (429); waiting %.2fs (429 retry %d/%d)",
                     method,
-                    shown_url,
+                    str(shown),
                     wait,
                     limited,
                     self.max_retries,
@@ -426,14 +434,14 @@ class AhaClient:
                 continue
             retryable = status in RETRYABLE_STATUSES and method != "POST"
             if status == 504 and shrink_on_504:
-                raise ShrinkPage(0, self._status_error(resp, method, shown_url))
+                raise ShrinkPage(0, self._status_error(resp, method, str(shown)))
             if method == "POST" and status in AMBIGUOUS_POST_STATUSES:
                 # A gateway error or gateway timeout says nothing about whether Aha! applied
                 # the create behind the gateway: report it as unknown, never as "failed".
                 raise AhaAmbiguousWriteError(
                     status,
                     method,
-                    shown_url,
+                    str(shown),
                     f"HTTP {status} from a gateway: the request may or may not have been "
                     "applied; look the record up before re-posting",
                     self._excerpt(resp.content),
@@ -454,7 +462,7 @@ class AhaClient:
                 logger.warning(
                     "Aha! %s %s returned %d; retry %d/%d in %.2fs",
                     method,
-                    shown_url,
+                    str(shown),
                     status,
                     failures,
                     self.max_retries,
@@ -462,7 +470,7 @@ class AhaClient:
                 )
                 self._sleep(wait)
                 continue
-            raise self._status_error(resp, method, shown_url)
+            raise self._status_error(resp, method, str(shown))
 
     def _excerpt(self, content: bytes) -> str | None:
         excerpt = body_excerpt(content)

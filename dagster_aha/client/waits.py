@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 
 from dagster_aha.client.errors import AhaWaitBudgetError
+from dagster_aha.client.urls import ShownUrl
 
 __all__ = ["DEFAULT_WAIT_BUDGET", "WaitBudget", "requested_wait"]
 
@@ -50,7 +51,7 @@ def requested_wait(headers: Mapping[str, str], now_wall: float | None = None) ->
 class WaitBudget:
     """Seconds one request may still wait; :meth:`take` raises when a wait does not fit."""
 
-    def __init__(self, budget: float, method: str, url: str) -> None:
+    def __init__(self, budget: float, method: str, url: str | ShownUrl) -> None:
         self.budget = budget
         self.method = method
         self.url = url
@@ -79,7 +80,7 @@ class WaitBudget:
             raise AhaWaitBudgetError(
                 status,
                 self.method,
-                self.url,
+                str(self.url),
                 f"gave up: {why} needs a wait of {need:g} s but only {self.remaining:.1f} s "
                 f"of the request's {self.budget:g} s wait budget are left (waited "
                 f"{self.waited:.1f} s){asked}",

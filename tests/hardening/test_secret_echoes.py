@@ -196,3 +196,25 @@ def test_write_outcomes_redact_escaped_echoes(httpserver: HTTPServer) -> None:
     assert report.outcomes[0].status == "failed"
     for text in (report.model_dump_json(), repr(report.dead_letter_rows()), report.summary()):
         assert_not_shown("write report", text)
+
+
+@pytest.mark.parametrize("key", [SLASH_KEY, "my key with spaces 0123456789abcdef"])
+def test_an_echo_in_a_large_page_of_ordinary_records_is_found(key: str) -> None:
+    """The redactor skips its pattern on texts that cannot hold an encoded key (no ``\\``,
+    ``&``, ``%``, NUL, nor ``+`` for a key with spaces): every form, anywhere in a page of
+    ordinary records, is still replaced, and the records around it are left as they were."""
+    from dagster_aha.client.scrub import Redactor
+
+    redactor = Redactor(key)
+    records = [{"id": str(i), "name": f"Feature {i}", "ref": f"PRJ1-{i}"} for i in range(2000)]
+    page = json.dumps({"features": records})
+    assert redactor.bytes(page.encode()) == page.encode()  # nothing to replace
+    for form_name, form in encoded_forms(key).items():
+        for at in (0, len(page) // 2, len(page) - 2):
+            text = page[:at] + form + page[at:]
+            out = redactor.bytes(text.encode("utf-8", "surrogateescape"))
+            shown = out.decode("utf-8", "replace")
+            assert_not_shown(f"{form_name} at {at}", shown, key)
+            assert shown.count("<redacted>") >= 1, form_name
+            assert shown.replace("<redacted>", "") != text  # the form itself went
+            assert '"name": "Feature 1999"' in shown
