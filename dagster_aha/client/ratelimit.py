@@ -118,7 +118,8 @@ class RateLimiter(HeaderPacing):
     UNSEEN_SHARE = 0.9
     #: Seconds the first request may take before others go out without its headers.
     PROBE_TIMEOUT = 1.0
-    #: Round trips needed before sends may count on reaching admission ``lead`` seconds later.
+    #: Round trips needed before sends may count on reaching admission ``lead`` seconds later
+    #: (answered ones, and requests in flight for longer than the shortest answered one).
     LEAD_SAMPLES = 8
     #: Margin (seconds, capped at 5% of the short window) for the server's time between
     #: admitting a request and our receiving its response, which varies per response: a slot
@@ -332,7 +333,7 @@ class RateLimiter(HeaderPacing):
                     head = self._queue[0] is ticket
                     wait = self._wait_needed(now) if head else None
                     ask_store = self._store is not None and wait is not None and wait <= 0
-                    own_lead = self._rtt_lo.count >= self.LEAD_SAMPLES
+                    own_lead = self._lead_known(now)
                     lead: float | None = self._lead(now) if own_lead else None
                     if wait is not None and wait <= 0 and not ask_store:
                         return self._admit(now, local, start, slept, None)
@@ -407,21 +408,42 @@ class RateLimiter(HeaderPacing):
         """Shortest delay assumed from a send to its admission by the server (seconds).
 
         0 until ``LEAD_SAMPLES`` round trips are known (the shortest of a few round trips says
-        little about the floor). Then the shortest recent round trip minus the margin, which
-        grows with the spread of the round trips when there are few of them (the gap between
-        the shortest one seen and the true floor) and after a 429 (see :meth:`block_until`).
+        little about the floor). A request still in flight for longer than the shortest round
+        trip seen counts as a known round trip that is longer (a censored sample): when the
+        first of 20 requests sent together answers, its round trip is the shortest of 20.
+        Then the shortest recent round trip minus the margin, which grows with the spread of
+        the round trips when there are few of them (the gap between the shortest one seen and
+        the true floor; an in-flight request's age counts towards the spread) and after a 429
+        (see :meth:`block_until`).
         """
         return self._lead(self._clock())
 
-    def _lead(self, now: float) -> float:
+    def _lead_basis(self, now: float) -> tuple[int, float]:
+        """Round trips the lead rests on, and their spread (see :attr:`lead`)."""
         lo = self._rtt_lo.value
         n = self._rtt_lo.count
+        if lo is None:
+            return 0, 0.0
+        spread = (self._rtt_hi.value or lo) - lo
+        if n >= self.LEAD_SAMPLES:
+            return n, spread
+        for s in self._second.log:  # every request in flight is still in the short window
+            if s.state == IN_FLIGHT and now - s.t >= lo:
+                n += 1
+                spread = max(spread, now - s.t - lo)
+        return n, spread
+
+    def _lead_known(self, now: float) -> bool:
+        return self._lead_basis(now)[0] >= self.LEAD_SAMPLES
+
+    def _lead(self, now: float) -> float:
+        lo = self._rtt_lo.value
+        n, spread = self._lead_basis(now)
         if lo is None or n < self.LEAD_SAMPLES:
             # with a store, the lead its participants' round trips give (never above our own
             # shortest round trip: a send cannot reach admission later than its response)
             shared = self._store_lead
             return max(0.0, min(shared, lo - self._margin)) if lo is not None else 0.0
-        spread = (self._rtt_hi.value or lo) - lo
         margin = max(self._margin, 2.0 * spread / (n + 1))
         if now < self._wider_until:
             margin = max(margin, self._wider)

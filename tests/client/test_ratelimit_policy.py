@@ -165,3 +165,49 @@ def test_a_single_429_does_not_mark_the_account_shared() -> None:
         assert aha.stats.rate_limited == 1 and aha.stats.total == 61
         assert client.rate_limiter.caps == {} and not any(client.rate_limiter.foreign.values())
         assert wall < 10.0  # the 429's wait (about a second), not a minute of shared pacing
+
+
+def test_requests_still_in_flight_count_as_longer_round_trips_for_the_lead() -> None:
+    """20 requests sent together: when the first answers (1.0 s), its round trip is the
+    shortest of 20, so the next window may start ~20 ms later, not a whole window later as
+    with one answer alone; the lead shrinks as the others stay out longer (spread grows)."""
+    import threading
+
+    def run(in_flight: int) -> tuple[float, float, float]:
+        ft = FakeTime()
+        lim = _limiter(20, 1000, ft)
+        sent = threading.Barrier(in_flight + 1)
+        answer = [threading.Event() for _ in range(in_flight)]
+
+        def request(i: int) -> None:
+            lim.acquire()
+            sent.wait()
+            answer[i].wait(10)
+            lim.update_from_headers(_headers(20, 20 - in_flight), latency=ft.now - 1000.0)
+
+        threads = [threading.Thread(target=request, args=(i,)) for i in range(in_flight)]
+        for t in threads:
+            t.start()
+        sent.wait()
+        ft.now = 1001.0
+        answer[0].set()
+        threads[0].join(10)
+        lead_now = lim.lead
+        ft.now = 1001.3  # the other requests are still out: the spread is at least 0.3 s
+        lead_later = lim.lead
+        ft.now = 1001.0
+        # the 21st request needs the first one's slot: it may go once that slot has certainly
+        # left the server's window (its admission + 1 s) minus the lead of the next send
+        waited = lim.acquire() if in_flight == 20 else float("nan")
+        for e in answer:
+            e.set()
+        for t in threads:
+            t.join(10)
+        return lead_now, lead_later, waited
+
+    lead, later, waited = run(20)
+    assert 0.95 <= lead <= 0.99  # the shortest of 20 round trips, minus the 20 ms margin
+    assert later < lead  # 19 requests out for 1.3 s: a wider margin
+    assert waited <= 0.05  # not 1.0 s (the lead without the requests in flight: 0)
+    lone, _, _ = run(1)
+    assert lone == 0.0  # one round trip alone says little about the floor
