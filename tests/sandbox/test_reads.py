@@ -308,12 +308,14 @@ def test_non_ascii_ids_in_the_path_are_decoded_as_utf8() -> None:
 
 
 def test_nested_lists_follow_moves_creates_and_deletes(api: Api) -> None:
-    """The nested lists are served from a per-parent index: every write must show in them."""
+    """The nested lists are served from a per-parent index, the account-wide ones from a list
+    kept per generation: every write must show in them at once."""
 
     def refs(path: str) -> set[str]:
         body = api.get(path, per_page=200, fields="reference_num").json()
         return {f["reference_num"] for f in body["features"]}
 
+    everything = refs("features")
     r1, r2 = refs("releases/PRJ1-R-1/features"), refs("releases/PRJ1-R-2/features")
     moved = sorted(r1)[0]
     assert api.put(f"features/{moved}", {"feature": {"release": "PRJ1-R-2"}}).status_code == 200
@@ -325,3 +327,4 @@ def test_nested_lists_follow_moves_creates_and_deletes(api: Api) -> None:
     assert api.delete(f"features/{gone}").status_code == 204
     assert refs("releases/PRJ1-R-2/features") == (r2 | {moved}) - {gone}
     assert gone not in refs("products/PRJ1/features")
+    assert refs("features") == (everything | {made["reference_num"]}) - {gone}
