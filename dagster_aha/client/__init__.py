@@ -22,6 +22,7 @@ from dagster_aha.client.errors import (
     AhaWaitBudgetError,
     parse_error_message,
 )
+from dagster_aha.client.limiters import get_shared_limiter, reset_shared_limiters
 from dagster_aha.client.models import (
     AhaId,
     AhaModel,
@@ -45,7 +46,7 @@ from dagster_aha.client.pivot import (
     PivotListReport,
     PivotViewReport,
 )
-from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter, reset_shared_limiters
+from dagster_aha.client.ratelimit import RateLimiter
 from dagster_aha.client.urls import (
     check_api_path,
     quote_segment,

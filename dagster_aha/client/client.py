@@ -30,10 +30,11 @@ from dagster_aha.client.errors import (
 )
 from dagster_aha.client.failures import asked_wait, classify_failure, retry_after
 from dagster_aha.client.headers import check_headers
+from dagster_aha.client.limiters import get_shared_limiter
 from dagster_aha.client.list_reads import MAX_PER_PAGE, AbandonedPage, ListReader, ShrinkPage
 from dagster_aha.client.pagination import PageInfo, parse_pagination
 from dagster_aha.client.pivot import PivotListReport, PivotViewReport
-from dagster_aha.client.ratelimit import RateLimiter, get_shared_limiter
+from dagster_aha.client.ratelimit import RateLimiter
 from dagster_aha.client.stats import ClientStats, StatsCounter
 from dagster_aha.client.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,

@@ -68,7 +68,8 @@ Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and th
 A thread that acquires again without reporting a response finishes its previous request with an
 unknown round trip.
 
-Files: this module (admission, local windows, the lead, 429 blocks), :mod:`.header_pacing`
+Files: this module (admission, local windows, the lead, 429 blocks), :mod:`.limiters` (the
+process-wide limiter per account), :mod:`.header_pacing`
 (level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip extremes, resets),
 :mod:`.budget_store` (level 3).
 """
@@ -104,7 +105,7 @@ from dagster_aha.client.rate_windows import (
 if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
 
-__all__ = ["RateLimiter", "get_shared_limiter", "parse_reset", "reset_shared_limiters"]
+__all__ = ["RateLimiter", "parse_reset"]
 
 logger = logging.getLogger("dagster_aha.client")
 
@@ -571,55 +572,10 @@ class RateLimiter(HeaderPacing):
         return tuple((w.span, w.limit) for w in self._windows)
 
 
-_REGISTRY: dict[tuple[str, float, float, float, str], RateLimiter] = {}
-_REGISTRY_LOCK = threading.Lock()
+def __getattr__(name: str) -> object:
+    # the process-wide registry lives in .limiters (it imports this module)
+    if name in ("get_shared_limiter", "reset_shared_limiters"):
+        from dagster_aha.client import limiters
 
-
-def get_shared_limiter(
-    base_url: str,
-    requests_per_second: float,
-    requests_per_minute: float,
-    *,
-    time_scale: float = 1.0,
-    budget_store: str | None = None,
-) -> RateLimiter:
-    """The process-wide limiter for one account and one pair of limits.
-
-    ``time_scale`` divides both window lengths (a simulator with compressed time, e.g.
-    ``AhaSandbox(time_scale=10)``: a 0.1 s "second" and a 6 s "minute"). ``budget_store``
-    shares the budget with other processes and hosts (see :mod:`.budget_store`).
-    """
-    if time_scale <= 0:
-        raise ValueError("time_scale must be > 0")
-    from dagster_aha.client.budget_store import budget_store_for
-
-    store = budget_store_for(budget_store)
-    key = (
-        base_url,
-        float(requests_per_second),
-        float(requests_per_minute),
-        float(time_scale),
-        store.url if store is not None else "process",
-    )
-    with _REGISTRY_LOCK:
-        limiter = _REGISTRY.get(key)
-        if limiter is None:
-            limiter = RateLimiter(
-                requests_per_second,
-                requests_per_minute,
-                second_window=1.0 / time_scale,
-                minute_window=60.0 / time_scale,
-                store=store,
-                account=base_url,
-            )
-            _REGISTRY[key] = limiter
-        return limiter
-
-
-def reset_shared_limiters() -> None:
-    """Forget every shared limiter and page-count hint (for tests)."""
-    from dagster_aha.client.prefetch import reset_page_hints
-
-    with _REGISTRY_LOCK:
-        _REGISTRY.clear()
-    reset_page_hints()
+        return getattr(limiters, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

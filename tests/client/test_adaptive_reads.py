@@ -134,8 +134,7 @@ def test_expected_pages_from_an_earlier_run_speculates_in_a_fresh_process(
         return Response(__import__("json").dumps(body), content_type="application/json")
 
     threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
-    from dagster_aha.client import AhaClient, ListReadReport
-    from dagster_aha.client.ratelimit import reset_shared_limiters
+    from dagster_aha.client import AhaClient, ListReadReport, reset_shared_limiters
 
     reset_shared_limiters()  # nothing remembered: as in a new process
     client = AhaClient(

@@ -206,7 +206,7 @@ def test_the_page_count_is_kept_with_the_cursor_and_the_next_full_read_speculate
 ) -> None:
     """A full read keeps each list's page count in dlt state; the next full read (a new
     process: nothing remembered in the client) starts pages 2..k with page 1."""
-    from dagster_aha.client.ratelimit import reset_shared_limiters
+    from dagster_aha.client import reset_shared_limiters
 
     pipeline = duckdb_pipeline(tmp_path)
     pipeline.run(aha_dlt_source(sandbox.client(per_page=5), streams=["features"]))
