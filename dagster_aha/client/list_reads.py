@@ -8,6 +8,7 @@ client's ``_send`` (pacing, retries, errors), and :meth:`AhaClient.iter_records`
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import deque
@@ -149,7 +150,8 @@ class ListReader:
         """Yield each page's records in order (pages 2..N fetched concurrently).
 
         Pages 2..k start together with page 1 when the previous read of the same list had k
-        pages (see :mod:`.prefetch`); only pages up to page 1's ``total_pages`` are used. The
+        pages (see :mod:`.prefetch`), and the pages after them as soon as one of them answers
+        (its ``total_pages``); only pages up to page 1's ``total_pages`` are used. The
         read keeps :meth:`_in_flight_target` pages in flight. A 504 on a page restarts the
         remaining range at half the page size: the next page index and the number of records
         to skip are derived from the record offset reached. Every page used, speculative or
@@ -188,6 +190,8 @@ class ListReader:
                     last = speculative_last_page(known or expected_pages, budget)
                     for p in range(2, last + 1):
                         submit(p, per_page)
+                    if last > 1:
+                        last = self._fan_out_before_page_one(pending, last, submit, per_page)
                 try:
                     body = pending.popleft()[1].result()
                     records = self.checked_records(
@@ -252,6 +256,38 @@ class ListReader:
             for _, fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fan_out_before_page_one(
+        self,
+        pending: deque[tuple[int, Future[dict[str, Any]]]],
+        last: int,
+        submit: Callable[[int, int], None],
+        per_page: int,
+    ) -> int:
+        """While page 1 is still out, start the pages after the speculative ones as soon as
+        any speculative page answers: its ``pagination`` says how many pages there are, as
+        page 1's will (page 1's own answer still decides which pages are used). Nothing is
+        started beyond that count, so no page beyond the end is added. Returns the last page
+        started."""
+        first = pending[0][1]
+        while not first.done():
+            wait([f for _, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+            total: int | None = None
+            for _, fut in itertools.islice(pending, 1, None):
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    pag = parse_pagination(fut.result())
+                    if pag is not None and pag.total_pages is not None:
+                        total = pag.total_pages
+                        break
+            if total is None:
+                continue
+            target = self.in_flight_target()
+            busy = sum(1 for _, f in pending if not f.done())
+            while last < total and busy < target and len(pending) < 2 * target:
+                last += 1
+                submit(last, per_page)
+                busy += 1
+        return last
 
     def shrink(self, per_page: int, shrinks: int, sp: ShrinkPage) -> tuple[int, int]:
         if per_page <= 1 or shrinks >= max(self._c.max_retries, 1) * 2:

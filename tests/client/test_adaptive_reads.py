@@ -109,6 +109,46 @@ def test_speculative_pages_go_out_before_page_one_answers(threaded_server: HTTPS
         assert held == [True]
 
 
+def test_pages_after_the_speculative_ones_start_while_page_one_is_out(
+    threaded_server: HTTPServer,
+) -> None:
+    """The previous read had 2 pages, the list now has 5: page 2's answer (total_pages 5)
+    starts pages 3-5 although page 1 is still held; no page beyond the end is asked for."""
+    page1_released = threading.Event()
+    seen: list[int] = []
+    held: list[bool] = []
+    lock = threading.Lock()
+
+    def handler(req: Request) -> Response:
+        page = int(req.args.get("page", "1"))
+        with lock:
+            seen.append(page)
+            if {3, 4, 5} <= set(seen):
+                page1_released.set()
+        if page == 1:
+            held.append(page1_released.wait(3.0))
+        body: dict[str, Any] = {
+            "features": [{"id": f"{page}-{i}"} for i in range(2)],
+            "pagination": {"total_records": 10, "total_pages": 5, "current_page": page},
+        }
+        return Response(__import__("json").dumps(body), content_type="application/json")
+
+    threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
+    from dagster_aha.client import AhaClient
+
+    client = AhaClient(
+        base_url=threaded_server.url_for("/").rstrip("/"),
+        api_key="k",
+        requests_per_second=1000,
+        requests_per_minute=100_000,
+    )
+    with client:
+        ids = [r["id"] for r in client.iter_records("features", per_page=2, expected_pages=2)]
+    assert ids == [f"{p}-{i}" for p in range(1, 6) for i in range(2)]  # in order, complete
+    assert held == [True]  # pages 3-5 were asked for while page 1 was held
+    assert sorted(seen) == [1, 2, 3, 4, 5]  # each page once, none beyond the end
+
+
 def test_expected_pages_from_an_earlier_run_speculates_in_a_fresh_process(
     threaded_server: HTTPServer,
 ) -> None:
