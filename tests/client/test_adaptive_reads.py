@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from dagster_aha.client import AhaClient
 from dagster_aha.client.concurrency import InFlightTarget
 from dagster_aha.client.prefetch import speculative_last_page
 from dagster_aha.testing import AhaSandbox, Fault
@@ -74,6 +77,30 @@ def test_second_read_speculates_and_is_exact(change: str) -> None:
             assert pages == [1, 2, 3, 4, 5, 6]
 
 
+def _two_record_page(page: int, total_pages: int) -> Response:
+    """Page ``page`` of a ``features`` list of ``total_pages`` pages of 2 records."""
+    body: dict[str, Any] = {
+        "features": [{"id": f"{page}-{i}"} for i in range(2)],
+        "pagination": {
+            "total_records": 2 * total_pages,
+            "total_pages": total_pages,
+            "current_page": page,
+        },
+    }
+    return Response(json.dumps(body), content_type="application/json")
+
+
+def _unlimited_client(server: HTTPServer, handler: Callable[[Request], Response]) -> AhaClient:
+    """A client of ``server`` (answering ``features`` with ``handler``) that is never paced."""
+    server.expect_request("/api/v1/features").respond_with_handler(handler)
+    return AhaClient(
+        base_url=server.url_for("/").rstrip("/"),
+        api_key="k",
+        requests_per_second=1000,
+        requests_per_minute=100_000,
+    )
+
+
 def test_speculative_pages_go_out_before_page_one_answers(threaded_server: HTTPServer) -> None:
     """Page 1 is held until page 2 arrives (or 2 s pass): only speculation lets it arrive."""
     page2 = threading.Event()
@@ -85,21 +112,9 @@ def test_speculative_pages_go_out_before_page_one_answers(threaded_server: HTTPS
             held.append(page2.wait(2.0))
         else:
             page2.set()
-        body: dict[str, Any] = {
-            "features": [{"id": f"{page}-{i}"} for i in range(2)],
-            "pagination": {"total_records": 6, "total_pages": 3, "current_page": page},
-        }
-        return Response(__import__("json").dumps(body), content_type="application/json")
+        return _two_record_page(page, 3)
 
-    threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
-    from dagster_aha.client import AhaClient
-
-    client = AhaClient(
-        base_url=threaded_server.url_for("/").rstrip("/"),
-        api_key="k",
-        requests_per_second=1000,
-        requests_per_minute=100_000,
-    )
+    client = _unlimited_client(threaded_server, handler)
     with client:
         assert len(list(client.iter_records("features", per_page=2))) == 6
         assert held == [False]  # the first read cannot know page 2 exists
@@ -127,21 +142,9 @@ def test_pages_after_the_speculative_ones_start_while_page_one_is_out(
                 page1_released.set()
         if page == 1:
             held.append(page1_released.wait(3.0))
-        body: dict[str, Any] = {
-            "features": [{"id": f"{page}-{i}"} for i in range(2)],
-            "pagination": {"total_records": 10, "total_pages": 5, "current_page": page},
-        }
-        return Response(__import__("json").dumps(body), content_type="application/json")
+        return _two_record_page(page, 5)
 
-    threaded_server.expect_request("/api/v1/features").respond_with_handler(handler)
-    from dagster_aha.client import AhaClient
-
-    client = AhaClient(
-        base_url=threaded_server.url_for("/").rstrip("/"),
-        api_key="k",
-        requests_per_second=1000,
-        requests_per_minute=100_000,
-    )
+    client = _unlimited_client(threaded_server, handler)
     with client:
         ids = [r["id"] for r in client.iter_records("features", per_page=2, expected_pages=2)]
     assert ids == [f"{p}-{i}" for p in range(1, 6) for i in range(2)]  # in order, complete
