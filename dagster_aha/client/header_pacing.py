@@ -4,8 +4,11 @@ A mixin of :class:`~dagster_aha.client.ratelimit.RateLimiter` (see its module do
 "Server headers"): each response's ``X-Ratelimit-Limit/Remaining/Reset`` is compared with what
 this process itself sent. Alone on the account, the headers never slow the process down; once
 other processes are seen, a window is *shared* and this process keeps a cap on its own sends
-in it, set by every response to ``own + GRANT_SHARE * (limit - reserve - server count)``. An
-unidentified window (its limit matches neither configured one) spreads the remaining requests
+in it, set by every response to ``own + GRANT_SHARE * (limit - reserve - server count)``
+(``own``: our requests the server's window held, i.e. answered within it; not those sent
+since, so the many responses of one stale view do not add up). A process's first short window
+ramps up the same way with ``STARTUP_GRANT_SHARE`` (others may have started with it) until the
+requests its first response let go have answered. An unidentified window (its limit matches neither configured one) spreads the remaining requests
 until its reset.
 """
 
@@ -21,7 +24,9 @@ from typing import TYPE_CHECKING
 
 from dagster_aha.client.rate_windows import (
     EPSILON,
+    IN_FLIGHT,
     LocalWindow,
+    Send,
     SlidingExtremum,
     header_value,
     parse_reset,
@@ -41,6 +46,8 @@ class HeaderPacing:
     RESERVE_RELAX_WINDOWS = 30.0
     #: Share of the spare budget granted per response during a process's first short window.
     STARTUP_GRANT_SHARE = 0.5
+    #: 429s from one identified window, inside one window length, that mark it shared.
+    REJECTIONS_SHARED = 2
 
     # the limiter's state this mixin reads and updates (set by RateLimiter.__init__)
     _lock: threading.Lock
@@ -58,7 +65,9 @@ class HeaderPacing:
     _reset_at: float
     _shared_until: float
     _share: float
-    _cautious_until: float | None
+    _ramp_from: float | None
+    _ramp_batch_end: float | None
+    _ramp_cap: bool
     _slow_start: bool
     _rtt_lo: SlidingExtremum
     _rtt_hi: SlidingExtremum
@@ -67,8 +76,14 @@ class HeaderPacing:
 
         def _own_inside(self, w: LocalWindow, now: float) -> int: ...
 
-    def _pace_from_headers(self, headers: Mapping[str, str], rejected: bool) -> None:
-        """Take one response's ``X-Ratelimit-*`` headers into account (no budget store)."""
+    def _pace_from_headers(
+        self, headers: Mapping[str, str], rejected: bool, sent: Send | None = None
+    ) -> None:
+        """Take one response's ``X-Ratelimit-*`` headers into account (no budget store).
+
+        ``sent`` is the request this response answers (its send time and round trip), when
+        known.
+        """
         rem_raw = header_value(headers, "X-Ratelimit-Remaining")
         if rem_raw is None:
             return
@@ -88,7 +103,7 @@ class HeaderPacing:
         window = self._by_limit.get(limit) if limit is not None else None
         if window is not None:
             with self._lock:
-                self._update_identified(window, remaining, rejected, self._clock())
+                self._update_identified(window, remaining, rejected, self._clock(), sent)
             return
         ttr = parse_reset(header_value(headers, "X-Ratelimit-Reset"), self._wall())
         if ttr is None:
@@ -113,8 +128,57 @@ class HeaderPacing:
         base = math.floor(x)
         return base + (1 if self._rng.random() < x - base else 0)
 
+    def _own_in_flight_before(self, sent: Send | None, lo: float, edge: float) -> int:
+        """Our requests in flight that the server may have admitted before ``sent``.
+
+        A request sent later than ``sent``'s own admission delay allows (its round trip above
+        the shortest one, plus the spread) reached the server after it: with 20 requests in
+        flight, only those sent together with ``sent`` can hide in its count.
+        """
+        if sent is None or sent.rtt is None:
+            return self._in_flight
+        latest = sent.t + max(0.0, sent.rtt - lo) + edge
+        later = sum(1 for s in self._second.log if s.state == IN_FLIGHT and s.t > latest)
+        return max(0, self._in_flight - later)
+
+    def _cautious(self, now: float) -> bool:
+        """The ramp-up after a process's first response: until the requests that response let
+        go (its *batch*) have answered.
+
+        A process cannot tell from its first response whether others started with it (it
+        may simply have been admitted first); the answers to its batch can, because few of
+        its own requests are then in flight to hide in their counts. The batch is what was
+        sent before the next response, at most in the first half-window (a slot of the first
+        request reused a window later is not part of it); the ramp ends within two windows
+        and two round trips in any case.
+        """
+        start = self._ramp_from
+        if start is None:
+            return False
+        span = self._second.span
+        if now >= start + 2.0 * (span + (self._rtt_hi.value or 0.0)):
+            return False
+        end = start + 0.5 * span
+        if self._ramp_batch_end is None:
+            if now < end:
+                return True  # the batch is still being sent
+        else:
+            end = min(end, self._ramp_batch_end)
+        return any(s.state == IN_FLIGHT and start <= s.t < end for s in self._second.log)
+
+    def _end_ramp(self, now: float) -> None:
+        """Drop the ramp-up's cap once the ramp is over (call with the lock held): alone, the
+        next response may be a round trip away, and nothing else would lift it before."""
+        if not self._ramp_cap or self._cautious(now):
+            return
+        self._ramp_cap = False
+        w = self._second
+        if now >= w.shared_until and now >= self._shared_until:
+            self._caps.pop(w.span, None)
+            self._cap_expiry.pop(w.span, None)
+
     def _update_identified(
-        self, w: LocalWindow, remaining: float, rejected: bool, now: float
+        self, w: LocalWindow, remaining: float, rejected: bool, now: float, sent: Send | None
     ) -> None:
         span, limit = w.span, w.limit
         lo = self._rtt_lo.value or 0.0
@@ -124,13 +188,24 @@ class HeaderPacing:
         resp = self._responses
         n = len(resp)
         own = n - bisect.bisect_right(resp, now - span)  # our admitted requests inside it
-        own_hi = n - bisect.bisect_right(resp, now - span - edge) + self._in_flight
+        own_hi = n - bisect.bisect_right(resp, now - span - edge)
+        own_hi += self._own_in_flight_before(sent, lo, edge)
         foreign_lo = count - own_hi
         if rejected and now >= self._shared_until and now >= w.shared_until:
             # A 429 alone is no evidence of other processes: its headers may describe another
             # window, or come from a proxy or an injected fault. The caller already waits for
-            # the reset (block_until); only 2xx responses' counts can mark the account shared.
-            return
+            # the reset (block_until). Several in one window are: with 20 requests in flight,
+            # the 2xx responses' counts cannot tell our own requests from the others' (all of
+            # ours may have been admitted before), so a process that fanned out first would
+            # otherwise never see the processes that started with it.
+            rej = w.rejections
+            while rej and rej[0] <= now - span - edge:
+                rej.popleft()
+            rej.append(now)
+            if len(rej) < self.REJECTIONS_SHARED:
+                return
+            rej.clear()
+            foreign_lo = max(foreign_lo, 1.0)
         w.foreign = max(0.0, count - own)
         margin = spread + EPSILON + 0.01 * span
         # a grown reserve relaxes back to the minimum
@@ -139,27 +214,42 @@ class HeaderPacing:
             w.reserve = w.reserve_min + (w.reserve - w.reserve_min) * decay
         w.relaxed_at = now
         if foreign_lo >= 1 and now >= self._shared_until and count > 0:
-            self._share = min(1.0, own / count)  # newly shared: start from what we see
+            # newly shared: start from what we see (our sends in the window, when all we got
+            # were 429s)
+            self._share = min(1.0, max(own, self._own_inside(w, now)) / count)
         if (foreign_lo >= 1 or now < self._shared_until) and rejected:
             # a 429 although we shared: keep a larger reserve for a while
             w.reserve = min(limit * self.MAX_RESERVE_SHARE, w.reserve * 1.5 + 1)
+        # what the server says of a window reaches us a round trip late: evidence lasts
+        # for the window and the round trip of the next responses that can revise it
+        late = self._rtt_hi.value or 0.0
         if foreign_lo >= 1:
-            w.shared_until = now + span + margin
-        if self._cautious_until is None:
-            self._cautious_until = now + self._second.span
-        cautious = self._slow_start and now < self._cautious_until and w is self._second
+            w.shared_until = now + span + margin + late
+        if self._ramp_from is None:
+            self._ramp_from = now
+        elif self._ramp_batch_end is None and now > self._ramp_from:
+            self._ramp_batch_end = now
+        cautious = w is self._second and self._cautious(now)
         if now >= w.shared_until and not cautious:
             # alone on the account in this window: the local window is the whole truth
             self._caps.pop(span, None)
             self._cap_expiry.pop(span, None)
+            if w is self._second:
+                self._ramp_cap = False
         else:
             # shared, or the first short window of a process (others may be starting too:
             # ramp up to the budget in a few round trips instead of one burst)
-            grant = self.GRANT_SHARE if now < w.shared_until else self.STARTUP_GRANT_SHARE
-            mine = self._own_inside(w, now)
+            shared = now < w.shared_until or now < self._shared_until
+            grant = self.GRANT_SHARE if shared else self.STARTUP_GRANT_SHARE
             spare = limit - w.reserve - count
-            self._caps[span] = max(1, min(limit, mine + self._stochastic(grant * spare)))
-            self._cap_expiry[span] = now + span + margin
+            cap = own + self._stochastic(grant * spare)
+            if not shared:
+                # a ramp-up limits growth only: our requests that the count may hold (sent
+                # before this one, e.g. a read's speculative pages) keep their slots
+                cap = max(cap, int(own_hi))
+            self._ramp_cap = not shared
+            self._caps[span] = max(1, min(limit, cap))
+            self._cap_expiry[span] = now + span + margin + late
         w.reported_until = now + span + margin
         if now < w.shared_until and count > 0:
             self._share += 0.1 * (min(1.0, own / count) - self._share)

@@ -112,6 +112,7 @@ class LocalWindow:
         "foreign",
         "limit",
         "log",
+        "rejections",
         "relaxed_at",
         "reported_until",
         "reserve",
@@ -134,3 +135,4 @@ class LocalWindow:
         self.reported_until = float("-inf")  # the server reported this window recently
         self.floor = 0.0  # lower bound of its cap while not reported (from another report)
         self.floor_until = float("-inf")
+        self.rejections: deque[float] = deque()  # our 429s from this window (while not shared)
