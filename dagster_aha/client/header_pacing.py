@@ -8,8 +8,8 @@ in it, set by every response to ``own + GRANT_SHARE * (limit - reserve - server 
 (``own``: our requests the server's window held, i.e. answered within it; not those sent
 since, so the many responses of one stale view do not add up). A process's first short window
 ramps up the same way with ``STARTUP_GRANT_SHARE`` (others may have started with it) until the
-requests its first response let go have answered. An unidentified window (its limit matches neither configured one) spreads the remaining requests
-until its reset.
+requests its first response let go have answered. An unidentified window (its limit
+matches neither configured one) spreads the remaining requests until its reset.
 """
 
 from __future__ import annotations
