@@ -82,6 +82,19 @@ class Requests:
             t.join(10)
 
 
+def _first_response_and_batch(ft: FakeTime, reqs: Requests, lim: RateLimiter) -> list[int]:
+    """A fresh process's first request answered at 1 s (1 counted, ours), then the batch its
+    ramp-up cap lets go at once (cap: 1 + half of 20 - reserve 2 - count 1, not 20)."""
+    first = reqs.send()
+    ft.now += 1.0
+    reqs.answer(first, 19, 1.0)
+    (cap,) = lim.caps.values()
+    assert 9 <= cap <= 10
+    batch = [reqs.send() for _ in range(cap - 1)]
+    assert ft.now == 1001.0  # these went at once
+    return batch
+
+
 def test_a_fresh_process_ramps_up_and_goes_full_speed_once_its_batch_shows_it_alone() -> None:
     """The first response (1 counted, ours) lets go about half the spare budget, not 19: a
     process cannot tell yet whether others started with it. When that batch has answered
@@ -90,13 +103,7 @@ def test_a_fresh_process_ramps_up_and_goes_full_speed_once_its_batch_shows_it_al
     lim = _limiter(ft)
     reqs = Requests(lim)
     try:
-        first = reqs.send()
-        ft.now += 1.0
-        reqs.answer(first, 19, 1.0)
-        (cap,) = lim.caps.values()
-        assert 9 <= cap <= 10  # 1 + half of (20 - reserve 2 - count 1), not 20
-        batch = [reqs.send() for _ in range(cap - 1)]
-        assert ft.now == 1001.0  # these went at once
+        batch = _first_response_and_batch(ft, reqs, lim)
         ft.now += 1.0
         for k, i in enumerate(batch):
             reqs.answer(i, 20 - (k + 1), 1.0)  # in order, each count is ours alone
@@ -116,11 +123,7 @@ def test_the_batch_that_answers_with_other_processes_counts_marks_the_account_sh
     lim = _limiter(ft)
     reqs = Requests(lim)
     try:
-        first = reqs.send()
-        ft.now += 1.0
-        reqs.answer(first, 19, 1.0)
-        (cap,) = lim.caps.values()
-        batch = [reqs.send() for _ in range(cap - 1)]
+        batch = _first_response_and_batch(ft, reqs, lim)
         ft.now += 1.0
         for k, i in enumerate(batch):
             reqs.answer(i, 20 - 2 * (k + 1), 1.0)  # two counted per answer: one is not ours
