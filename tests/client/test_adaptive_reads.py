@@ -212,7 +212,7 @@ def test_expected_pages_from_an_earlier_run_speculates_in_a_fresh_process(
 def test_a_lone_client_waits_for_the_servers_reset_without_jitter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dagster_aha.client.client as client_mod
+    import dagster_aha.client.sending as client_mod
 
     monkeypatch.setattr(client_mod.random, "uniform", lambda a, b: b)  # jitter would be maximal
     with AhaSandbox(
