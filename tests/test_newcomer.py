@@ -68,7 +68,7 @@ def test_readme_component_for_a_local_sandbox_loads(monkeypatch: pytest.MonkeyPa
 def test_progress_logs_never_say_page_1_of_0() -> None:
     """An incremental read with nothing changed gets one empty page and ``total_pages: 0``."""
     from dagster_aha.client import PageInfo
-    from dagster_aha.sources.assets import _Progress
+    from dagster_aha.sources.asset_reads import ReadProgress as _Progress
     from dagster_aha.testing import AhaSandbox
 
     infos: list[PageInfo] = []

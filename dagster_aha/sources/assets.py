@@ -5,10 +5,9 @@ registry, and the client is only created inside the asset (or sensor) body.
 """
 
 import re
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -17,13 +16,11 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetOut,
-    AssetRecordsFilter,
     AssetsDefinition,
     Config,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     MaterializeResult,
-    MetadataValue,
     PartitionsDefinition,
     SensorDefinition,
     SensorEvaluationContext,
@@ -35,17 +32,9 @@ from dagster import (
 )
 
 # Not re-exported at the top level of dagster 1.13; the documented metadata-set classes.
-from dagster._core.definitions.metadata import TableMetadataSet
-
-from dagster_aha.client import AhaClient, ListReadReport, PageInfo, cap_cursor
+from dagster_aha.client import AhaClient
+from dagster_aha.sources.asset_reads import materialization_metadata, read_with_cursor
 from dagster_aha.sources.checks import evaluate_checks, record_check_specs
-from dagster_aha.sources.metadata import (
-    AhaMetadataSet,
-    infer_column_schema,
-    json_native_in_place,
-    markdown_preview,
-)
-from dagster_aha.sources.reading import iter_path, list_paths
 from dagster_aha.sources.streams import (
     DEFAULT_STREAMS,
     STREAMS,
@@ -55,7 +44,6 @@ from dagster_aha.sources.streams import (
     get_stream,
     resolve_fields,
 )
-from dagster_aha.sources.timestamps import format_ts, max_updated_at, parse_ts
 from dagster_aha.sources.translator import AhaAssetProps, DagsterAhaTranslator
 
 # NB: no ``from __future__ import annotations`` here: Dagster reads the ``config`` parameter's
@@ -74,8 +62,6 @@ AHA_PRODUCTS_PARTITIONS_NAME = "aha_products"
 
 ProductPartitions = Sequence[str] | Literal["dynamic"] | PartitionsDefinition | None
 
-_LOG_EVERY_PAGES = 5
-
 
 class AhaReadConfig(Config):
     """Run config of Aha! record assets.
@@ -85,250 +71,6 @@ class AhaReadConfig(Config):
     """
 
     full_refresh: bool = False
-
-
-# ---------------------------------------------------------------------------------------------
-# timestamps and cursors
-
-
-_parse_ts = parse_ts
-_format_ts = format_ts
-_max_updated_at = max_updated_at
-
-
-def _previous_cursor(
-    context: AssetExecutionContext, key: AssetKey, partition_key: str | None
-) -> datetime | None:
-    """The ``aha/cursor`` of the latest materialization of ``key`` (and partition)."""
-    records_filter = AssetRecordsFilter(
-        asset_key=key, asset_partitions=[partition_key] if partition_key is not None else None
-    )
-    result = context.instance.fetch_materializations(records_filter, limit=1)
-    for record in result.records:
-        materialization = record.asset_materialization
-        if materialization is None:
-            continue
-        entry = materialization.metadata.get("aha/cursor")
-        if entry is not None:
-            return _parse_ts(entry.value)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# reading
-
-
-@dataclass
-class _ReadOutcome:
-    rows: list[dict[str, Any]]
-    sync_mode: Literal["incremental", "full"]
-    cursor: datetime | None
-    updated_since: str | None
-    requests: int
-    pages: int
-    duration_s: float
-    delta: bool = False  # the value holds only the records changed since the cursor
-
-
-class _Progress:
-    """``on_page`` callback: a log line every few pages (and on the last one)."""
-
-    def __init__(self, context: AssetExecutionContext, label: str, every: int) -> None:
-        self.context = context
-        self.label = label
-        self.every = max(1, every)
-        self.started = time.monotonic()
-        self.done_before = 0  # records of the paths already finished
-        self.path = ""
-
-    def start_path(self, path: str, done_before: int) -> None:
-        self.path = path
-        self.done_before = done_before
-
-    def __call__(self, info: PageInfo) -> None:
-        last = info.total_pages is not None and info.page >= info.total_pages
-        if info.page % self.every and not last and info.page != 1:
-            return
-        total = self.done_before + info.records_so_far
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        if info.total_pages is not None and info.total_pages < info.page:
-            # an empty result (e.g. nothing updated since the cursor) reports 0 pages
-            self.context.log.info(
-                f"{self.label}: {self.path} has no records to read "
-                f"({total} records in total so far)"
-            )
-            return
-        of = f"/{info.total_pages}" if info.total_pages is not None else ""
-        self.context.log.info(
-            f"{self.label}: {self.path} page {info.page}{of}, {total} records so far, "
-            f"{total / elapsed:.1f} records/s"
-        )
-
-
-def _stats_counts(client: AhaClient) -> tuple[int, int]:
-    stats = client.stats
-    return int(stats.requests), int(stats.pages)
-
-
-def _read_stream(
-    context: AssetExecutionContext,
-    client: AhaClient,
-    stream: AhaStream,
-    *,
-    label: str,
-    fields: Sequence[str],
-    product: str | None,
-    since: datetime | None,
-    product_ids: list[str] | None,
-    reports: list[ListReadReport],
-) -> list[dict[str, Any]]:
-    """Read every list page of ``stream`` (for one product when ``product`` is set).
-
-    The paths and shapes are :func:`~dagster_aha.sources.reading.iter_stream`'s (its
-    ``list_paths`` and ``iter_path``, one :class:`ListReadReport` per path in ``reports``); a
-    stream without an account-wide list (releases) is read over ``product_ids`` when the caller
-    already has them (a full products read in the same step). Records are made JSON-native as
-    they stream in and de-duplicated by ``id`` (the newest ``cursor_field`` wins).
-    """
-    progress = _Progress(context, label, _LOG_EVERY_PAGES)
-    by_id: dict[str, dict[str, Any]] = {}
-    anonymous: list[dict[str, Any]] = []
-
-    def on_path(path: str) -> None:
-        progress.start_path(path, len(by_id) + len(anonymous))
-
-    for path in list_paths(client, stream, product=product, product_ids=product_ids):
-        on_path(path)
-        report = ListReadReport()
-        reports.append(report)
-        for record in iter_path(
-            client, stream, path, fields=fields, since=since, on_page=progress, report=report
-        ):
-            json_native_in_place(record)  # converted as it streams in: no second copy
-            rid = record.get("id")
-            if rid is None:
-                anonymous.append(record)
-                continue
-            previous = by_id.get(str(rid))
-            if previous is not None:
-                old = _parse_ts(previous.get(stream.cursor_field))
-                new = _parse_ts(record.get(stream.cursor_field))
-                if old is not None and new is not None and new < old:
-                    continue
-            by_id[str(rid)] = record
-    return [*by_id.values(), *anonymous]
-
-
-def _read_with_cursor(
-    context: AssetExecutionContext,
-    client: AhaClient,
-    stream: AhaStream,
-    *,
-    key: AssetKey,
-    label: str,
-    fields: Sequence[str],
-    product: str | None,
-    incremental: bool,
-    lookback: timedelta,
-    full_refresh: bool,
-    product_ids: list[str] | None = None,
-) -> _ReadOutcome:
-    partition_key = context.partition_key if context.has_partition_key else None
-    use_cursor = incremental and stream.supports_updated_since
-    previous = _previous_cursor(context, key, partition_key) if use_cursor else None
-    since = previous - lookback if previous is not None and not full_refresh else None
-    before_requests, before_pages = _stats_counts(client)
-    started = time.monotonic()
-    reports: list[ListReadReport] = []
-    rows = _read_stream(
-        context,
-        client,
-        stream,
-        label=label,
-        fields=fields,
-        product=product,
-        since=since,
-        product_ids=product_ids,
-        reports=reports,
-    )
-    duration = time.monotonic() - started
-    after_requests, after_pages = _stats_counts(client)
-    cursor = _next_cursor(
-        context, label, stream, rows, reports, previous if since is not None else None
-    )
-    return _ReadOutcome(
-        rows=rows,
-        sync_mode="incremental" if since is not None else "full",
-        delta=since is not None,
-        cursor=cursor,
-        updated_since=_format_ts(since) if since is not None else None,
-        requests=after_requests - before_requests,
-        pages=after_pages - before_pages,
-        duration_s=duration,
-    )
-
-
-def _next_cursor(
-    context: AssetExecutionContext,
-    label: str,
-    stream: AhaStream,
-    rows: Sequence[Mapping[str, Any]],
-    reports: Sequence[ListReadReport],
-    previous: datetime | None,
-) -> datetime | None:
-    """The cursor after a complete read: the newest ``stream.cursor_field``, never past the
-    server's clock. An incremental stream whose records came back without it (the list ignored
-    ``fields=``) keeps no cursor at all: the next read is full."""
-    field = stream.cursor_field
-    if stream.supports_updated_since:
-        undated = sum(1 for r in rows if _parse_ts(r.get(field)) is None)
-        if undated:
-            context.log.warning(
-                f"{label}: {undated} record(s) without {field} (the list ignored fields=?): "
-                "no cursor is kept, the next read is full"
-            )
-            return None
-    times = [r.server_time for r in reports if r.server_time is not None]
-    cursor, future = cap_cursor(_max_updated_at(rows, field), max(times) if times else None)
-    if future:
-        context.log.warning(
-            f"{label}: a record is dated after the server's clock; the cursor stops at "
-            f"{_format_ts(cursor) if cursor else '?'}"
-        )
-    if previous is not None and (cursor is None or previous > cursor):
-        cursor = previous
-    return cursor
-
-
-def _materialization_metadata(
-    client: AhaClient, outcome: _ReadOutcome, *, partitioned: bool
-) -> dict[str, Any]:
-    rows = outcome.rows
-    table = TableMetadataSet(
-        row_count=len(rows),
-        partition_row_count=len(rows) if partitioned else None,
-        column_schema=infer_column_schema(rows),
-    )
-    aha = AhaMetadataSet(
-        sync_mode=outcome.sync_mode,
-        cursor=_format_ts(outcome.cursor) if outcome.cursor is not None else None,
-        updated_since=outcome.updated_since,
-        requests=outcome.requests,
-        pages=outcome.pages,
-        duration_s=round(outcome.duration_s, 3),
-        records_per_s=round(len(rows) / outcome.duration_s, 1) if outcome.duration_s > 0 else 0.0,
-    )
-    return {
-        **table,
-        **aha,
-        "aha/value": (
-            "delta: only the records changed since the previous cursor (incremental=True)"
-            if outcome.delta
-            else "full: every record of the stream"
-        ),
-        "aha/preview": markdown_preview(rows),
-        "aha/account_url": MetadataValue.url(client.account_url),
-    }
 
 
 def _get_client(context: AssetExecutionContext | SensorEvaluationContext, key: str) -> AhaClient:
@@ -432,7 +174,7 @@ def _records_multi_asset(
             if member.key not in selected:
                 continue
             label = member.key.to_user_string()
-            outcome = _read_with_cursor(
+            outcome = read_with_cursor(
                 context,
                 client,
                 member.stream,
@@ -459,7 +201,7 @@ def _records_multi_asset(
             yield MaterializeResult(
                 asset_key=member.key,
                 value=outcome.rows,
-                metadata=_materialization_metadata(
+                metadata=materialization_metadata(
                     client, outcome, partitioned=partitions_def is not None
                 ),
                 check_results=evaluate_checks(

@@ -15,7 +15,8 @@ from dagster_aha import (
     build_aha_product_partitions_sensor,
 )
 from dagster_aha.sources import AHA_PRODUCTS_PARTITIONS_NAME
-from dagster_aha.sources.assets import _format_ts, _parse_ts
+from dagster_aha.sources.timestamps import format_ts as _format_ts
+from dagster_aha.sources.timestamps import parse_ts as _parse_ts
 from dagster_aha.testing import AhaSandbox
 
 STREAMS = ("products", "releases", "features", "epics", "goals", "users")

@@ -252,7 +252,8 @@ def test_invalid_options_are_rejected() -> None:
 
 
 def test_timestamps_are_parsed_in_every_aha_form() -> None:
-    from dagster_aha.sources.assets import _format_ts, _parse_ts
+    from dagster_aha.sources.timestamps import format_ts as _format_ts
+    from dagster_aha.sources.timestamps import parse_ts as _parse_ts
 
     parsed = _parse_ts("2019-01-01T00:00:00.5Z")
     assert parsed == datetime.fromisoformat("2019-01-01T00:00:00.500+00:00")
