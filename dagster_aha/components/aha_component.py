@@ -35,11 +35,10 @@ project's Definitions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 
@@ -66,9 +65,11 @@ from dagster_aha.components.columns import (
     pivot_report_schema,
     stream_schema,
 )
+from dagster_aha.components.env_templates import DeferredEnvStr, DeferredSecretStr
 from dagster_aha.components.models import (
     AhaCustomTableModel,
     AhaDestinationModel,
+    AhaLandingModel,
     AhaPivotReportModel,
     build_destination_defs,
 )
@@ -108,90 +109,6 @@ __all__ = [
 REFRESH_COMMAND = "dg utils refresh-defs-state"
 
 _log = dg.get_dagster_logger("dagster_aha")
-
-_ENV_TEMPLATE_RE = re.compile(
-    r"""^\s*\{\{\s*(?:env\.([A-Za-z_][A-Za-z0-9_]*)|env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
-)
-
-
-def _resolve_deferred_env(context: dg.ResolutionContext, raw: Any) -> Any:
-    """``"{{ env.X }}"`` -> ``dg.EnvVar("X")`` (read at run time); anything else is resolved."""
-    if isinstance(raw, str):
-        match = _ENV_TEMPLATE_RE.match(raw)
-        if match:
-            return dg.EnvVar(match.group(1) or match.group(2))
-    return context.resolve_value(raw)
-
-
-class TemplatedSecretError(ValueError):
-    """A secret written as a template that is evaluated while definitions load."""
-
-
-def _resolve_deferred_secret(context: dg.ResolutionContext, raw: Any) -> Any:
-    """Like :func:`_resolve_deferred_env`, but a template other than the two deferred forms is
-    refused: ``{{ env.X | trim }}`` or ``{{ env.X or '' }}`` would be evaluated at load time
-    into a plain string, shown in the UI and kept in run storage."""
-    if isinstance(raw, str) and "{{" in raw and not _ENV_TEMPLATE_RE.match(raw):
-        raise TemplatedSecretError(
-            f"AhaComponent: api_key {raw!r} is a template evaluated while definitions load: "
-            "its value would become plain text, shown in the UI and kept in run storage. Only "
-            'api_key: "{{ env.AHA_API_KEY }}" (or "{{ env(\'AHA_API_KEY\') }}") is read when '
-            "a run starts; put the exact value (trimmed) in the environment variable instead."
-        )
-    return _resolve_deferred_env(context, raw)
-
-
-# The field keeps the EnvVar itself (a str subclass that a plain ``str`` field would coerce to the
-# variable's NAME); the YAML schema stays a plain optional string.
-DeferredEnvStr = Annotated[
-    Union[dg.EnvVar, str, None],  # noqa: UP007 - the resolver machinery needs a runtime type
-    dg.Resolver(
-        _resolve_deferred_env,
-        model_field_type=Optional[str],  # noqa: UP045
-        inject_before_resolve=False,
-        description='A value, or "{{ env.NAME }}" to read the environment variable NAME at run '
-        "time (it is then shown as the variable's name, never its value).",
-    ),
-]
-
-
-DeferredSecretStr = Annotated[
-    Union[dg.EnvVar, str, None],  # noqa: UP007 - the resolver machinery needs a runtime type
-    dg.Resolver(
-        _resolve_deferred_secret,
-        model_field_type=Optional[str],  # noqa: UP045
-        inject_before_resolve=False,
-        description='"{{ env.NAME }}": the environment variable NAME, read at run time and shown '
-        "by its name only. Other templates and plain strings are refused (except for a local "
-        "sandbox on a loopback base_url).",
-    ),
-]
-
-
-class AhaLandingModel(dg.Model, dg.Resolvable):
-    """``landing:``: land the streams and pivot reports in a dlt destination (merged tables).
-
-    Needs the extra ``dagster-aha[dlt]``. ``credentials`` (DuckDB: a file path, Postgres: a
-    URL) is best written ``"{{ env.NAME }}"``: read when a run starts, never while loading.
-    """
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    destination: str = "duckdb"
-    dataset: str = "aha"
-    pipeline_name: str = "aha"
-    credentials: DeferredEnvStr = None
-    pipelines_dir: DeferredEnvStr = None
-    deletes: Literal["hard", "soft"] = "hard"
-    deletions_feed: bool = True
-    reconcile_every_hours: float | None = 24.0
-    """Hours between id listings that remove what Aha! no longer has (0: each run, null: never)."""
-    options: dict[str, Any] = {}
-    """More keyword arguments of the dlt destination."""
-    buffer_max_items: int | None = 1000
-    """Rows dlt keeps in memory per table before writing them out (null: dlt's default)."""
-    duckdb_memory_limit: str | None = "128MB"
-    """DuckDB's memory_limit while loading (it spills to disk beyond; null: 80% of RAM)."""
 
 
 def _props_template_vars(props: AhaAssetProps) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from dagster_aha.sources import AhaAssetProps
 from dagster_aha.sources.streams import STREAMS, get_stream, resolve_fields
 
 if TYPE_CHECKING:
-    from dagster_aha.components.aha_component import AhaComponent, AhaLandingModel
+    from dagster_aha.components.aha_component import AhaComponent
+    from dagster_aha.components.models import AhaLandingModel
 
 __all__ = ["landed_assets"]
 

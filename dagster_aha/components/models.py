@@ -1,7 +1,8 @@
-"""The YAML models of ``AhaComponent``'s list attributes, and the destination definitions.
+"""The YAML models of ``AhaComponent``'s attributes, and the destination definitions.
 
-``pivot_reports`` (:class:`AhaPivotReportModel`), ``custom_tables`` (:class:`AhaCustomTableModel`)
-and ``destinations`` (:class:`AhaDestinationModel`, built by :func:`build_destination_defs`).
+``landing`` (:class:`AhaLandingModel`), ``pivot_reports`` (:class:`AhaPivotReportModel`),
+``custom_tables`` (:class:`AhaCustomTableModel`) and ``destinations``
+(:class:`AhaDestinationModel`, built by :func:`build_destination_defs`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal, Optional
 import dagster as dg
 from pydantic import ConfigDict
 
+from dagster_aha.components.env_templates import DeferredEnvStr
 from dagster_aha.destinations import (
     AhaDestination,
     aha_destination_asset,
@@ -23,9 +25,36 @@ from dagster_aha.destinations.templates import TemplateName
 __all__ = [
     "AhaCustomTableModel",
     "AhaDestinationModel",
+    "AhaLandingModel",
     "AhaPivotReportModel",
     "build_destination_defs",
 ]
+
+
+class AhaLandingModel(dg.Model, dg.Resolvable):
+    """``landing:``: land the streams and pivot reports in a dlt destination (merged tables).
+
+    Needs the extra ``dagster-aha[dlt]``. ``credentials`` (DuckDB: a file path, Postgres: a
+    URL) is best written ``"{{ env.NAME }}"``: read when a run starts, never while loading.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    destination: str = "duckdb"
+    dataset: str = "aha"
+    pipeline_name: str = "aha"
+    credentials: DeferredEnvStr = None
+    pipelines_dir: DeferredEnvStr = None
+    deletes: Literal["hard", "soft"] = "hard"
+    deletions_feed: bool = True
+    reconcile_every_hours: float | None = 24.0
+    """Hours between id listings that remove what Aha! no longer has (0: each run, null: never)."""
+    options: dict[str, Any] = {}
+    """More keyword arguments of the dlt destination."""
+    buffer_max_items: int | None = 1000
+    """Rows dlt keeps in memory per table before writing them out (null: dlt's default)."""
+    duckdb_memory_limit: str | None = "128MB"
+    """DuckDB's memory_limit while loading (it spills to disk beyond; null: 80% of RAM)."""
 
 
 class AhaPivotReportModel(dg.Model, dg.Resolvable):
