@@ -262,7 +262,6 @@ class HeaderPacing:
                 continue
             if now >= other.reported_until:
                 # not reported lately: it has at least ``remaining`` left, a floor for the cap
-                # taken from our share while the account is shared
                 # taken from our share while the account is shared; grows additively (one
                 # request per 1/GRANT_SHARE responses) until the server reports the window
                 base = other.floor if now < other.floor_until else 0.0

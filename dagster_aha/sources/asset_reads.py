@@ -51,6 +51,8 @@ def previous_cursor(
 
 @dataclass
 class ReadOutcome:
+    """What one asset's read produced: its rows, cursor and request figures."""
+
     rows: list[dict[str, Any]]
     sync_mode: Literal["incremental", "full"]
     cursor: datetime | None
