@@ -211,3 +211,23 @@ def test_requests_still_in_flight_count_as_longer_round_trips_for_the_lead() -> 
     assert waited <= 0.05  # not 1.0 s (the lead without the requests in flight: 0)
     lone, _, _ = run(1)
     assert lone == 0.0  # one round trip alone says little about the floor
+
+
+def test_a_shared_window_grants_a_tenth_of_its_spare_budget_per_response() -> None:
+    """Processes without a store take a small share of what is left per response, so that
+    their caps cannot regrow past the window together (4 processes drew 429s at 0.15)."""
+    ft = FakeTime()
+    lim = _limiter(100, 100_000, ft)
+    lim.acquire()
+    # 12 counted, 1 ours: shared; spare = 100 - reserve 10 - 12 = 78
+    lim.update_from_headers(_headers(100, 88), latency=0.0)
+    assert lim.shared
+    t = ft.now
+    sent = 1
+    while sent < 30:
+        lim.acquire()
+        if ft.now > t:
+            break
+        sent += 1
+    # our first send plus a tenth of the spare (7.8, rounded either way): 8 or 9 in the window
+    assert 8 <= sent <= 9
