@@ -53,7 +53,8 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
      alone may be a proxy's or an injected fault). A cap, and the evidence that a window
      is shared, last for the window plus a round trip: the next responses that can revise
      them answer the sends they allow. Measured (4 processes x 15,000 features at 1.0 s,
-     starting in the same second, no store): 0-3 429s of ~300 requests, 27-34 before.
+     starting in the same second, no store): 0-1 429s of ~300 requests in each of 7 runs
+     (27-34 before the ramp; 1-5 while shared caps grew by 0.15 of the spare per response).
 
    With ``slow_start=True``, in addition, until the first response of a process arrives
    only one request is in flight. It is off by default.
