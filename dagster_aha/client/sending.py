@@ -332,22 +332,19 @@ class RequestSending:
                 if isinstance(exc, UnicodeDecodeError)
                 else "non-JSON body",
             )
-            raise AhaResponseError(
-                resp.status_code,
-                method,
-                resp.url,
-                f"expected a JSON object, got {what}",
-                self._excerpt(resp.content),
-            ) from None
+            raise self._not_an_object(resp, method, what) from None
         if not isinstance(data, dict):
-            raise AhaResponseError(
-                resp.status_code,
-                method,
-                resp.url,
-                f"expected a JSON object, got {type(data).__name__}",
-                self._excerpt(resp.content),
-            )
+            raise self._not_an_object(resp, method, type(data).__name__)
         return data
+
+    def _not_an_object(self, resp: requests.Response, method: str, got: str) -> AhaResponseError:
+        return AhaResponseError(
+            resp.status_code,
+            method,
+            resp.url,
+            f"expected a JSON object, got {got}",
+            self._excerpt(resp.content),
+        )
 
     @staticmethod
     def _truncated(resp: requests.Response) -> bool:
