@@ -29,6 +29,14 @@ clocks still agree):
   least ``lead`` seconds to reach admission may send once ``done + span - lead`` has passed
   (its request arrives after the old one left the server's window). ``lead`` is the sender's
   shortest recent round trip minus a margin for the server's post-admission time.
+* Every sender of a host takes the lead from the round trips measured on that host (the same
+  network path to Aha!; each slot records a hash of the host name it was sent from) when they
+  give more than its own, so all of them see a slot free at the same moment. A process that
+  just started (no round trip of its own: lead 0) would otherwise reuse a slot only a whole
+  window after its response, and a busy one (its round trips vary more: a wider margin) a
+  little later than the others, who take every slot first: in a full window it would starve
+  until they had finished. Other hosts' round trips do not count for a sender that has none
+  of its own (that host may be farther from Aha! than this one).
 * A rejected request (429) is deleted: the server did not count it.
 
 Acquiring runs in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
@@ -43,6 +51,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -57,21 +66,31 @@ __all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "
 
 #: Shortest poll (seconds) while every slot is held by requests in flight (no known exit).
 MIN_POLL = 0.005
+#: Longest poll of a participant with no lead yet, as a share of the short window.
+NEWCOMER_POLL = 0.05
 
-#: One slot as read: ``(sent_at, done_at, hold_until, rtt)`` (``done_at`` None while in flight).
-_Row = tuple[float, "float | None", float, "float | None"]
+#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin)`` (``done_at`` None while in
+#: flight; ``origin`` the sender's host key, None in a store written by an earlier version).
+_Row = tuple[float, "float | None", float, "float | None", "str | None"]
+
+
+def host_origin() -> str:
+    """This host's key in the store's slots: a hash of its host name (nothing else)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]
 
 
 @dataclass
 class SharedFloor:
-    """How a participant with too few round trips of its own takes the lead from the store:
-    ``samples`` round trips of any participant are needed, ``margin`` is kept below their
-    shortest one, and the lead never exceeds ``cap`` (the participant's own shortest round
-    trip minus the margin: 0 before its first response); ``lead`` is set to the lead used."""
+    """How a participant takes the lead from the store's round trips: ``samples`` of them are
+    needed, ``margin`` is kept below the shortest one. Those measured on the participant's own
+    host count (the same path to the server). A participant with too few round trips of its
+    own may also take every participant's when its host has too few, up to ``cap`` (its own
+    shortest round trip minus the margin); ``cap`` None (no round trip of its own yet): only
+    its host's. ``lead`` is set to the lead the store gave."""
 
     samples: int
     margin: float
-    cap: float
+    cap: float | None
     lead: float = 0.0
 
     def lead_from(self, n: int, lo: float | None, hi: float | None) -> float:
@@ -80,7 +99,7 @@ class SharedFloor:
             return 0.0
         spread = float(hi if hi is not None else lo) - float(lo)
         lead = float(lo) - max(self.margin, 2.0 * spread / (n + 1))
-        return max(0.0, min(lead, self.cap))
+        return max(0.0, lead if self.cap is None else min(lead, self.cap))
 
 
 def host_store_path() -> str:
@@ -166,7 +185,9 @@ class BudgetStore:
     Every database failure is raised as :class:`AhaBudgetStoreError`.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, origin: str | None = None) -> None:
+        #: this participant's host key in its slots (see :func:`host_origin`)
+        self.origin = origin if origin is not None else host_origin()
         with _store_errors(url, "be opened"):
             self._open(url)
 
@@ -220,6 +241,8 @@ class BudgetStore:
             sa.Column("hold_until", sa.Float, nullable=False),
             # the round trip its sender measured (its own clock), for the shared floor
             sa.Column("rtt", sa.Float, nullable=True),
+            # the sender's host key (host_origin): whose round trips a newcomer may borrow
+            sa.Column("origin", sa.String(32), nullable=True),
         )
         self._pages = sa.Table(
             "aha_page_counts",
@@ -235,8 +258,11 @@ class BudgetStore:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(735031)"))
             md.create_all(conn, checkfirst=True)
             columns = {c["name"] for c in sa.inspect(conn).get_columns("aha_rate_slots")}
-            if "rtt" not in columns:  # a store written by an earlier version
+            # a store written by an earlier version
+            if "rtt" not in columns:
                 conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN rtt FLOAT"))
+            if "origin" not in columns:
+                conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN origin VARCHAR(32)"))
 
     def __repr__(self) -> str:
         return f"BudgetStore({describe_store(self.url)!r})"
@@ -275,10 +301,12 @@ class BudgetStore:
         """Take one slot in every window: ``(slot id, 0.0)``, or ``(None, seconds to wait)``.
 
         ``windows`` are ``(span, limit)``; ``lead`` (>= 0) is the caller's shortest delay from
-        send to admission, or ``None`` when the caller has too few round trips of its own: the
-        lead then comes from every participant's recent round trips (``floor`` says how many
-        are needed and the margin; it gets the lead used), else 0. An in-flight slot is held
-        at most ``hold`` seconds.
+        send to admission, or ``None`` when the caller has too few round trips of its own.
+        With ``floor`` (how many round trips are needed, the margin and the cap, see
+        :class:`SharedFloor`; it gets the lead the store's round trips give), the round trips
+        measured on this host give the lead when they give more than ``lead`` (or when
+        ``lead`` is None; with too few of them, every participant's, capped); else 0. An
+        in-flight slot is held at most ``hold`` seconds.
 
         A caller that has to wait learns so from a read that takes no lock, so that a poll
         does not queue behind the participants taking slots; a slot is taken under the lock,
@@ -289,14 +317,14 @@ class BudgetStore:
                 now = self._now(conn)
                 rows = self._rows(conn, account)
                 conn.rollback()
-            wait, _ = self._decide(rows, now, windows, lead, floor)
+            wait, _ = self._decide(rows, now, windows, lead, floor, self.origin)
             if wait > 0:
                 return None, wait
         sa, t = self._sa, self._slots
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
             rows = self._rows(conn, account)
-            wait, expired = self._decide(rows, now, windows, lead, floor)
+            wait, expired = self._decide(rows, now, windows, lead, floor, self.origin)
             if expired:
                 longest = max(span for span, _ in windows)
                 conn.execute(
@@ -312,7 +340,13 @@ class BudgetStore:
                 return None, wait
             slot = conn.execute(
                 t.insert()
-                .values(account=account, sent_at=now, done_at=None, hold_until=now + hold)
+                .values(
+                    account=account,
+                    sent_at=now,
+                    done_at=None,
+                    hold_until=now + hold,
+                    origin=self.origin,
+                )
                 .returning(t.c.id)
             ).scalar_one()
             return int(slot), 0.0
@@ -320,12 +354,18 @@ class BudgetStore:
     def _rows(self, conn: Any, account: str) -> list[_Row]:
         """Every slot of ``account``, in one query."""
         t = self._slots
-        query = self._sa.select(t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt).where(
-            t.c.account == account
-        )
+        query = self._sa.select(
+            t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt, t.c.origin
+        ).where(t.c.account == account)
         return [
-            (float(a), None if b is None else float(b), float(c), None if d is None else float(d))
-            for a, b, c, d in conn.execute(query)
+            (
+                float(a),
+                None if b is None else float(b),
+                float(c),
+                None if d is None else float(d),
+                None if e is None else str(e),
+            )
+            for a, b, c, d, e in conn.execute(query)
         ]
 
     @staticmethod
@@ -335,6 +375,7 @@ class BudgetStore:
         windows: Sequence[tuple[float, int]],
         lead: float | None,
         floor: SharedFloor | None,
+        origin: str | None = None,
     ) -> tuple[float, bool]:
         """(seconds to wait, 0 when a slot is free; whether expired rows are left to delete)."""
         longest = max(span for span, _ in windows)
@@ -342,8 +383,9 @@ class BudgetStore:
         flying: list[float] = []  # send times of the requests in flight
         dones: list[float] = []  # answer times of the requests answered
         rtts: list[float] = []  # the round trips their senders measured
+        here: list[float] = []  # those measured on ``origin`` (this participant's host)
         expired = False
-        for sent, done, hold_until, rtt in rows:
+        for sent, done, hold_until, rtt, sender in rows:
             if (done is None and hold_until <= now) or (done is not None and done <= now - longest):
                 expired = True  # out of every window (or its sender died while it flew)
                 continue
@@ -353,13 +395,21 @@ class BudgetStore:
                 dones.append(done)
             if rtt is not None:
                 rtts.append(rtt)
-        if lead is None:
-            lead = 0.0
-            if floor is not None:
-                n = len(rtts)
-                lead = floor.lead_from(n, min(rtts) if n else None, max(rtts) if n else None)
-                floor.lead = lead
-        lead = max(0.0, min(lead, shortest))
+                if origin is not None and sender == origin:
+                    here.append(rtt)
+        if floor is not None:
+            # this host's round trips (the same path to the server); every participant's only
+            # for a caller with too few of its own that has one (capped by it)
+            few_here = len(here) < floor.samples
+            basis = rtts if lead is None and floor.cap is not None and few_here else here
+            n = len(basis)
+            shared = floor.lead_from(n, min(basis) if n else None, max(basis) if n else None)
+            floor.lead = shared
+            # the host's lead is as safe as the caller's own, and it is the same for every
+            # participant of the host: one whose own round trips vary more (a busy process)
+            # does not see every slot free later than the others, and starve
+            lead = shared if lead is None else max(lead, shared)
+        lead = max(0.0, min(lead or 0.0, shortest))
         flying.sort()
         dones.sort()
         # requests in flight, oldest first: each answers no sooner than the shortest round trip
@@ -379,6 +429,10 @@ class BudgetStore:
                 wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
             else:
                 wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
+        if floor is not None and floor.cap is None and floor.lead == 0.0:
+            # a newcomer without a lead yet: nothing of its own in flight wakes it, and its
+            # host's round trips may give one any moment (the others' first answers)
+            wait = min(wait, max(MIN_POLL, NEWCOMER_POLL * shortest))
         return wait, expired
 
     @_guarded("record a response")

@@ -356,7 +356,7 @@ class RateLimiter(HeaderPacing):
                     self._finish_in_store(orphan, rejected=False)
                 if ask_store:
                     assert self._store is not None
-                    floor = SharedFloor(self.LEAD_SAMPLES, self._margin, self._own_cap())
+                    floor = SharedFloor(self.LEAD_SAMPLES, self._floor_margin(), self._own_cap())
                     token, wait = self._store.try_acquire(
                         self._account, self._store_windows, lead, self._hold, floor=floor
                     )
@@ -464,11 +464,19 @@ class RateLimiter(HeaderPacing):
             margin = max(margin, self._wider)
         return max(0.0, lo - margin)
 
-    def _own_cap(self) -> float:
-        """Upper bound of the lead from our own round trips (0 before the first one)."""
+    def _floor_margin(self) -> float:
+        """The margin below the store's shortest round trip (wider for a while after a 429)."""
+        with self._lock:
+            if self._clock() < self._wider_until:
+                return max(self._margin, self._wider)
+            return self._margin
+
+    def _own_cap(self) -> float | None:
+        """Upper bound of the lead from our own round trips (None before the first one: the
+        store then lends only the round trips measured on this host)."""
         with self._lock:
             lo = self._rtt_lo.value
-        return 0.0 if lo is None else max(0.0, lo - self._margin)
+        return None if lo is None else max(0.0, lo - self._margin)
 
     @property
     def round_trip(self) -> float | None:

@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from dagster_aha.client import AhaBudgetStoreError, AhaClient
-from dagster_aha.client.budget_store import BudgetStore, budget_store_for, describe_store
+from dagster_aha.client.budget_store import (
+    BudgetStore,
+    SharedFloor,
+    budget_store_for,
+    describe_store,
+)
 from dagster_aha.testing import AhaSandbox
 
 READER = Path(__file__).with_name("budget_reader.py")
@@ -137,6 +142,43 @@ def test_a_poll_that_must_wait_does_not_queue_for_the_write_lock(tmp_path: Path)
     assert store.try_acquire("acct", windows, lead=0.0, hold=30.0)[0] is None
     assert store.try_acquire("acct", windows, lead=1.0, hold=30.0)[0] is not None
     store.close()
+
+
+def test_every_participant_of_a_host_takes_the_hosts_lead(tmp_path: Path) -> None:
+    """A process with no round trip of its own joins a window that the others fill: it takes
+    the lead from round trips measured on its host, so it reuses a slot as soon as they do.
+    From another host's round trips alone (possibly a longer path to Aha!) it keeps lead 0
+    until its own first response."""
+    url = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    busy, here, elsewhere = (BudgetStore(url, origin=o) for o in ("host-a", "host-a", "host-b"))
+    windows = [(10.0, 8), (60.0, 100)]  # a long short window: nothing here races the clock
+    slots = [busy.try_acquire("acct", windows, lead=0.0, hold=30.0)[0] for _ in range(8)]
+    for slot in slots:  # a busy participant's burst, answered after a 10 s round trip
+        assert slot is not None
+        busy.finish("acct", slot, rejected=False, rtt=10.0)
+    time.sleep(0.1)  # its slots left the server's window (admitted >= 9.98 s before the answers)
+    assert busy.try_acquire("acct", windows, lead=9.98, hold=30.0)[0] is not None
+    borrowed = SharedFloor(samples=8, margin=0.02, cap=None)
+    slot, _ = here.try_acquire("acct", windows, lead=None, hold=30.0, floor=borrowed)
+    assert slot is not None and borrowed.lead == pytest.approx(9.98)
+    # one whose own round trips give a shorter lead (a busy process: a wider margin) sees the
+    # slots free when the others of its host do, not after them
+    assert here.try_acquire("acct", windows, lead=5.0, hold=30.0)[0] is None
+    wide = SharedFloor(samples=8, margin=0.02, cap=9.99)
+    slot, _ = here.try_acquire("acct", windows, lead=5.0, hold=30.0, floor=wide)
+    assert slot is not None and wide.lead == pytest.approx(9.98)
+    unknown = SharedFloor(samples=8, margin=0.02, cap=None)
+    slot, wait = elsewhere.try_acquire("acct", windows, lead=None, hold=30.0, floor=unknown)
+    # it would reuse a slot a whole window after them, and polls meanwhile (a host's round
+    # trip may come any moment)
+    assert slot is None and unknown.lead == 0.0 and 0 < wait <= 0.05 * 10.0
+    assert elsewhere.try_acquire("acct", windows, lead=0.0, hold=30.0)[1] > 5.0
+    # with a round trip of its own, the other host may use every participant's, up to its own
+    capped = SharedFloor(samples=8, margin=0.02, cap=5.0)
+    elsewhere.try_acquire("acct", windows, lead=None, hold=30.0, floor=capped)
+    assert capped.lead == pytest.approx(5.0)
+    for store in (busy, here, elsewhere):
+        store.close()
 
 
 def test_the_store_forgets_expired_slots_and_dead_senders(tmp_path: Path) -> None:
