@@ -35,7 +35,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks.common import (
@@ -51,20 +51,11 @@ from benchmarks.common import (
     write_json,
 )
 from benchmarks.sandbox import SandboxCounters, features_truth, start_sandbox
+from benchmarks.shared_budget_dagster import init_dagster_home, run_dagster_partition, sleep_until
 
-JOB_NAME = "aha_features_by_product"
 #: Budget stores compared: none (header pacing only), the host's SQLite file, PostgreSQL.
 ALL_STORES = ("process", "host", "postgres")
 STARTUP_ALLOWANCE_S = 4.0
-
-
-def _sleep_until(epoch: float) -> float:
-    """Sleep until wall-clock ``epoch``; return how late we were (0 when on time)."""
-    delay = epoch - time.time()
-    if delay > 0:
-        time.sleep(delay)
-        return 0.0
-    return -delay
 
 
 def run_product(
@@ -87,7 +78,7 @@ def run_product(
         backoff_max=30.0 / time_scale,
         time_scale=time_scale,
     )
-    late = _sleep_until(start_at)
+    late = sleep_until(start_at)
     ids: list[str] = []
     with client:
         t0 = time.time()
@@ -105,104 +96,6 @@ def run_product(
         "client_requests": stats.requests,
         "client_429": stats.rate_limited,
     }
-
-
-# --------------------------------------------------------------------------- Dagster part
-
-
-def dagster_job(
-    url: str,
-    api_key: str,
-    products: list[str],
-    budget_store: str,
-    requests_per_second: float,
-    requests_per_minute: float,
-) -> Any:
-    """Reconstructor of the partitioned asset job (called in every run and step process)."""
-    from dagster import AssetSelection, Definitions, define_asset_job, multiprocess_executor
-
-    from dagster_aha.resource import AhaResource
-    from dagster_aha.sources import build_aha_assets
-
-    assets = build_aha_assets(streams=["features"], product_partitions=products, incremental=False)
-    job = define_asset_job(
-        JOB_NAME, selection=AssetSelection.assets(*assets), executor_def=multiprocess_executor
-    )
-    defs = Definitions(
-        assets=assets,
-        jobs=[job],
-        resources={
-            "aha": AhaResource(
-                base_url=url,
-                api_key=api_key,
-                budget_store=budget_store,
-                requests_per_second=requests_per_second,
-                requests_per_minute=requests_per_minute,
-            )
-        },
-    )
-    return defs.resolve_job_def(JOB_NAME)
-
-
-def init_dagster_home(dagster_home: str) -> None:
-    """Create the instance's storage once, before runs start concurrently (several processes
-    creating the same SQLite schema at once race in alembic). Runs in the harness process."""
-    os.makedirs(dagster_home, exist_ok=True)
-    with open(os.path.join(dagster_home, "dagster.yaml"), "w", encoding="utf-8") as fh:
-        fh.write("telemetry:\n  enabled: false\n")
-    from dagster import DagsterInstance
-
-    with DagsterInstance.from_config(dagster_home) as instance:
-        instance.get_run_records(limit=1)
-
-
-def run_dagster_partition(
-    dagster_home: str,
-    job_kwargs: dict[str, Any],
-    *,
-    partition: str,
-    start_at: float,
-) -> dict[str, Any]:
-    """One run worker process: ``execute_job`` of one partition with the multiprocess executor."""
-    os.environ["DAGSTER_HOME"] = dagster_home
-    from dagster import DagsterInstance, build_reconstructable_job, execute_job
-
-    recon = build_reconstructable_job(
-        "benchmarks.shared_budget", "dagster_job", reconstructable_kwargs=job_kwargs
-    )
-    with DagsterInstance.get() as instance:
-        late = _sleep_until(start_at)
-        t0 = time.time()
-        result = execute_job(
-            recon,
-            instance,
-            run_config={
-                "execution": {"config": {"max_concurrent": 4}},
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            },
-            tags={"dagster/partition": partition},
-        )
-        t1 = time.time()
-        rows = 0
-        step_pids: set[int] = set()
-        for event in result.all_events:
-            if event.event_type_value == "STEP_START" and event.pid is not None:
-                step_pids.add(event.pid)  # emitted by the process that runs the step
-        for event in result.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
-            count = mat.metadata.get("dagster/row_count")
-            if count is not None:
-                rows += int(count.value)  # type: ignore[arg-type]
-        return {
-            "partition": partition,
-            "success": result.success,
-            "records": rows,
-            "started": t0,
-            "finished": t1,
-            "late_start_s": late,
-            "run_pid": os.getpid(),
-            "step_pids": sorted(step_pids),
-        }
 
 
 # --------------------------------------------------------------------------- harness
@@ -261,6 +154,7 @@ def run(
     verbose: bool = True,
     startup_allowance: float = STARTUP_ALLOWANCE_S,
     stores: Sequence[str] = ALL_STORES,
+    repeat: bool = True,
 ) -> dict[str, Any]:
     """Run the selected parts against one sandbox; return the JSON payload.
 
@@ -268,7 +162,12 @@ def run(
     (three times that for Dagster runs, which import much more). Each part runs once per
     budget store in ``stores``: ``process`` (no store: header pacing), ``host`` (a SQLite
     file in a temporary directory) and ``postgres`` (a private PostgreSQL cluster on
-    loopback, started here). Every client uses the library defaults otherwise.
+    loopback, started here), each part with stores of its own (empty: its first run has no
+    page counts kept). With ``repeat``, a part runs a second time on each store (after the
+    windows have cleared): the repeat run of a scheduled job, whose store kept the page counts
+    of the first, so its reads start pages 2..k with page 1. (Without a store a new process
+    keeps nothing: its repeat would be its first run again.) Every client uses the library
+    defaults otherwise.
     """
     limits = Limits(time_scale=limit_scale)
     lat, jit = latency / limit_scale, jitter / limit_scale
@@ -280,11 +179,15 @@ def run(
             from dagster_aha.testing.postgres import PostgresCluster
 
             pg_url = stack.enter_context(PostgresCluster()).url
-        store_urls = {
-            "process": "process",
-            "host": f"sqlite:///{os.path.join(tmp, 'budget.sqlite3')}",
-            "postgres": pg_url or "",
-        }
+
+        def store_urls(part: str) -> dict[str, str]:
+            """The stores of one part: its own SQLite file and PostgreSQL database."""
+            return {
+                "process": "process",
+                "host": f"sqlite:///{os.path.join(tmp, f'budget-{part}.sqlite3')}",
+                "postgres": _new_database(pg_url, f"budget_{part}") if pg_url else "",
+            }
+
         results, meta = _run_parts(
             tmp,
             store_urls,
@@ -297,6 +200,7 @@ def run(
             stores,
             verbose,
             startup_allowance,
+            repeat,
         )
     bound = meta["bound_s"]
     return {
@@ -314,9 +218,22 @@ def run(
     }
 
 
+def _new_database(url: str, name: str) -> str:
+    """A new, empty database ``name`` on the cluster of ``url``; its URL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
 def _run_parts(
     tmp: str,
-    store_urls: dict[str, str],
+    store_urls: Callable[[str], dict[str, str]],
     processes: int,
     records: int,
     lat: float,
@@ -326,6 +243,7 @@ def _run_parts(
     stores: Sequence[str],
     verbose: bool,
     startup_allowance: float,
+    repeat: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     limit_scale = limits.time_scale
     results: list[dict[str, Any]] = []
@@ -345,107 +263,128 @@ def _run_parts(
         n_pages = sum(pages_for(len(v)) for v in truth.values())
         bound = lower_bound(n_pages, limits, lat)
         first = True
-        for part in parts:
-            for store_name in stores:
-                store = store_urls[store_name]
-                if not first:
-                    wait_for_windows(limits)
-                first = False
-                before = SandboxCounters.read(aha)
-                since = time.time()
-                wall0 = time.perf_counter()
-                if part == "processes":
-                    start_at = time.time() + startup_allowance
-                    procs = [
-                        Subprocess(
-                            run_product,
-                            {
-                                "url": aha.url,
-                                "api_key": aha.api_key,
-                                "product": key,
-                                "budget_store": store,
-                                "time_scale": limit_scale,
-                                "start_at": start_at,
-                            },
-                        )
-                        for key in keys
-                    ]
-                    outs = [p.result() for p in procs]
-                    correct = all(set(o["ids"]) == truth[o["product"]] for o in outs)
-                    n_records = sum(o["records"] for o in outs)
-                    name = f"{processes} processes, own AhaClient each, budget_store={store_name}"
-                    extra: dict[str, Any] = {
-                        "per_process": [{k: v for k, v in o.items() if k != "ids"} for o in outs]
-                    }
-                else:
-                    dagster_home = os.path.join(tmp, "dagster_home")
-                    init_dagster_home(dagster_home)
-                    job_kwargs = {
-                        "url": aha.url,
-                        "api_key": aha.api_key,
-                        "products": keys,
-                        "budget_store": store,
-                        "requests_per_second": 20 * limit_scale,
-                        "requests_per_minute": 300 * limit_scale,
-                    }
-                    start_at = time.time() + 3 * startup_allowance
-                    procs = [
-                        Subprocess(
-                            run_dagster_partition,
-                            {
-                                "dagster_home": dagster_home,
-                                "job_kwargs": job_kwargs,
-                                "partition": key,
-                                "start_at": start_at,
-                            },
-                        )
-                        for key in keys
-                    ]
-                    outs = [p.result() for p in procs]
-                    n_records = sum(o["records"] for o in outs)
-                    correct = all(o["success"] for o in outs) and all(
-                        o["records"] == len(truth[o["partition"]]) for o in outs
+        runs = [
+            (part, store_name, again)
+            for part in parts
+            for store_name in stores
+            for again in ((False, True) if repeat and store_name != "process" else (False,))
+        ]
+        urls: dict[str, dict[str, str]] = {}
+        for part, store_name, again in runs:
+            if part not in urls:
+                urls[part] = store_urls(part)
+            store = urls[part][store_name]
+            run_label = ", repeat run" if again else ""
+            if not first:
+                wait_for_windows(limits)
+            first = False
+            before = SandboxCounters.read(aha)
+            since = time.time()
+            wall0 = time.perf_counter()
+            if part == "processes":
+                start_at = time.time() + startup_allowance
+                procs = [
+                    Subprocess(
+                        run_product,
+                        {
+                            "url": aha.url,
+                            "api_key": aha.api_key,
+                            "product": key,
+                            "budget_store": store,
+                            "time_scale": limit_scale,
+                            "start_at": start_at,
+                        },
                     )
-                    name = (
-                        f"Dagster: {processes} partition runs at once, multiprocess executor, "
-                        f"AhaResource(budget_store={store_name})"
-                    )
-                    extra = {"per_run": outs}
-                wall = time.perf_counter() - wall0
-                delta = SandboxCounters.read(aha) - before
-                span, per_product = _span_from_log(aha, since, lat)
-                res = {
-                    "variant": name,
-                    "part": part,
-                    "budget_store": store_name,
-                    "records": n_records,
-                    "correct": "yes" if correct and n_records == total_truth else "NO",
-                    "requests": delta.requests,
-                    "r429": delta.rate_limited,
-                    "share_429": delta.rate_limited / delta.requests if delta.requests else 0.0,
-                    "span_s": span,
-                    "bound_s": bound,
-                    "efficiency": efficiency(bound, span),
-                    # admitted requests per second over the sustained ceiling (300 per minute)
-                    "of_sustained": (delta.requests - delta.rate_limited)
-                    / span
-                    / (limits.per_minute / limits.minute_window)
-                    if span
-                    else None,
-                    "real_rps": (delta.requests - delta.rate_limited) / (span * limit_scale)
-                    if span
-                    else None,
-                    "overlap": _overlap(list(per_product.values())),
-                    "wall_s": wall,
-                    "per_product_arrivals": {
-                        k: [a - since, b - since] for k, (a, b) in per_product.items()
-                    },
-                    "peak_rss_mib": [mib(o.get("peak_rss_bytes")) for o in outs],
-                    **extra,
+                    for key in keys
+                ]
+                outs = [p.result() for p in procs]
+                correct = all(set(o["ids"]) == truth[o["product"]] for o in outs)
+                n_records = sum(o["records"] for o in outs)
+                name = (
+                    f"{processes} processes, own AhaClient each, budget_store={store_name}"
+                    f"{run_label}"
+                )
+                extra: dict[str, Any] = {
+                    "per_process": [{k: v for k, v in o.items() if k != "ids"} for o in outs]
                 }
-                results.append(res)
-                if verbose:
-                    print(f"  {name}: span {span:.2f} s, {delta.rate_limited} 429s", flush=True)
+            else:
+                dagster_home = os.path.join(tmp, "dagster_home")
+                init_dagster_home(dagster_home)
+                job_kwargs = {
+                    "url": aha.url,
+                    "api_key": aha.api_key,
+                    "products": keys,
+                    "budget_store": store,
+                    "requests_per_second": 20 * limit_scale,
+                    "requests_per_minute": 300 * limit_scale,
+                }
+                start_at = time.time() + 3 * startup_allowance
+                procs = [
+                    Subprocess(
+                        run_dagster_partition,
+                        {
+                            "dagster_home": dagster_home,
+                            "job_kwargs": job_kwargs,
+                            "partition": key,
+                            "start_at": start_at,
+                        },
+                    )
+                    for key in keys
+                ]
+                outs = [p.result() for p in procs]
+                n_records = sum(o["records"] for o in outs)
+                correct = all(o["success"] for o in outs) and all(
+                    o["records"] == len(truth[o["partition"]]) for o in outs
+                )
+                name = (
+                    f"Dagster: {processes} partition runs at once, multiprocess executor, "
+                    f"AhaResource(budget_store={store_name}){run_label}"
+                )
+                extra = {"per_run": outs}
+            wall = time.perf_counter() - wall0
+            delta = SandboxCounters.read(aha) - before
+            span, per_product = _span_from_log(aha, since, lat)
+            if part == "dagster":
+                # seconds from each step's start (its code loaded) to its first request
+                for o in outs:
+                    arrivals = per_product.get(str(o["partition"]))
+                    started = o.get("step_started")
+                    o["step_to_first_request_s"] = (
+                        arrivals[0] - started if arrivals and started is not None else None
+                    )
+            res = {
+                "variant": name,
+                "part": part,
+                "budget_store": store_name,
+                "repeat_run": again,
+                "records": n_records,
+                "correct": "yes" if correct and n_records == total_truth else "NO",
+                "requests": delta.requests,
+                "r429": delta.rate_limited,
+                "share_429": delta.rate_limited / delta.requests if delta.requests else 0.0,
+                "span_s": span,
+                "bound_s": bound,
+                "efficiency": efficiency(bound, span),
+                # admitted requests per second over the sustained ceiling (300 per minute)
+                "of_sustained": (delta.requests - delta.rate_limited)
+                / span
+                / (limits.per_minute / limits.minute_window)
+                if span
+                else None,
+                "real_rps": (delta.requests - delta.rate_limited) / (span * limit_scale)
+                if span
+                else None,
+                "overlap": _overlap(list(per_product.values())),
+                "wall_s": wall,
+                "per_product_arrivals": {
+                    k: [a - since, b - since] for k, (a, b) in per_product.items()
+                },
+                "peak_rss_mib": [mib(o.get("peak_rss_bytes")) for o in outs],
+                **extra,
+            }
+            results.append(res)
+            if verbose:
+                print(f"  {name}: span {span:.2f} s, {delta.rate_limited} 429s", flush=True)
     return results, {"records": total_truth, "pages": n_pages, "bound_s": bound}
 
 
@@ -458,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-scale", type=float, default=1.0)
     ap.add_argument("--parts", default="processes,dagster", help="processes,dagster or one")
     ap.add_argument("--stores", default=",".join(ALL_STORES), help="process,host,postgres")
+    ap.add_argument(
+        "--no-repeat", action="store_true", help="no repeat run on the host/PostgreSQL stores"
+    )
     ap.add_argument("--json", dest="json_path")
     args = ap.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -474,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_scale=args.limit_scale,
         parts=parts,
         stores=stores,
+        repeat=not args.no_repeat,
     )
     print(
         f"\n{payload['records']:,} records in {payload['pages']} pages over {args.processes} "

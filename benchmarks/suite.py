@@ -12,9 +12,10 @@ with empty windows and nobody waits a minute between them):
   they are sequential, 60,000 at 1.0 s would take them 5 minutes each);
 * shared budget (``benchmarks.shared_budget``): 4 processes, and 4 Dagster partition runs on
   the multiprocess executor, reading 4 products (60,000 features) at 1.0 s latency with no
-  store, the host's SQLite store and a PostgreSQL store.
+  store, the host's SQLite store and a PostgreSQL store; each store twice: a first run (the
+  store empty) and a repeat run (the store kept the page counts of the first).
 
-The full run takes about 15 minutes on a quiet 2-core machine; ``--quick`` runs a small grid
+The full run takes about 28 minutes on a quiet 2-core machine; ``--quick`` runs a small grid
 for a smoke test. ``--readme`` replaces the text between the ``performance-table`` markers.
 """
 

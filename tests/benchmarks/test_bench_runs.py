@@ -126,11 +126,19 @@ def test_shared_budget_processes_split_products() -> None:
         stores=("process", "host"),
     )
     assert payload["records"] == 800
-    assert [r["budget_store"] for r in payload["results"]] == ["process", "host"]
+    # no store, then the host store twice: its repeat run finds the page counts kept
+    assert [(r["budget_store"], r["repeat_run"]) for r in payload["results"]] == [
+        ("process", False),
+        ("host", False),
+        ("host", True),
+    ]
+    assert payload["results"][-1]["variant"].endswith("budget_store=host, repeat run")
     for res in payload["results"]:
         assert res["correct"] == "yes"
         assert res["records"] == 800
-        assert res["requests"] == 4  # 2 products x 2 pages of 200
+        # 2 products x 2 pages of 200: a repeat run's pages 2.. go out with page 1, and none
+        # beyond the end
+        assert res["requests"] == 4
         assert res["r429"] == 0
         assert {p["product"] for p in res["per_process"]} == {"PRJ1", "PRJ2"}
         assert set(res["per_product_arrivals"]) == {"PRJ1", "PRJ2"}
@@ -147,6 +155,7 @@ def test_shared_budget_through_dagster_runs_each_partition_in_its_own_process() 
         stores=["host"],
         verbose=False,
         startup_allowance=0.5,
+        repeat=False,
     )
     (res,) = payload["results"]
     assert res["correct"] == "yes"
@@ -158,3 +167,6 @@ def test_shared_budget_through_dagster_runs_each_partition_in_its_own_process() 
     assert len(set(step_pids)) == 2
     assert not {r["run_pid"] for r in runs} & set(step_pids)
     assert set(res["per_product_arrivals"]) == {"PRJ1", "PRJ2"}
+    # each step's start (Dagster's event) comes before its first request reached the sandbox
+    assert all(r["step_to_first_request_s"] is not None for r in runs)
+    assert all(r["step_to_first_request_s"] > 0 for r in runs)
