@@ -181,6 +181,34 @@ def test_every_participant_of_a_host_takes_the_hosts_lead(tmp_path: Path) -> Non
         store.close()
 
 
+def test_a_store_written_by_an_earlier_version_gains_the_new_columns(tmp_path: Path) -> None:
+    """A host store left by an earlier release (no round trips, no host keys): opened again,
+    it gains the columns, and the requests it holds still count."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE aha_rate_slots (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "account VARCHAR(64) NOT NULL, sent_at FLOAT NOT NULL, done_at FLOAT, "
+        "hold_until FLOAT NOT NULL)"
+    )
+    now = time.time()
+    old.execute(
+        "INSERT INTO aha_rate_slots (account, sent_at, done_at, hold_until) VALUES (?, ?, ?, ?)",
+        ("acct", now, None, now + 30.0),  # a request of the old release, in flight
+    )
+    old.commit()
+    old.close()
+    store = BudgetStore(f"sqlite:///{path}")
+    windows = [(1.0, 2), (60.0, 100)]
+    assert store.try_acquire("acct", windows, lead=0.0, hold=30.0)[0] is not None
+    assert store.try_acquire("acct", windows, lead=0.0, hold=30.0)[0] is None  # 2 in flight
+    check = sqlite3.connect(path)
+    columns = {row[1] for row in check.execute("PRAGMA table_info(aha_rate_slots)")}
+    check.close()
+    assert {"rtt", "origin"} <= columns
+    store.close()
+
+
 def test_the_store_forgets_expired_slots_and_dead_senders(tmp_path: Path) -> None:
     store = BudgetStore(f"sqlite:///{tmp_path / 'b.sqlite3'}")
     windows = [(1.0, 1), (60.0, 100)]
