@@ -218,6 +218,12 @@ def run(
     }
 
 
+def _at_once(fn: Callable[..., dict[str, Any]], calls: list[dict[str, Any]]) -> list[Any]:
+    """``fn(**kwargs)`` for each of ``calls``, each in its own spawned interpreter, all at once."""
+    procs = [Subprocess(fn, kwargs) for kwargs in calls]
+    return [p.result() for p in procs]
+
+
 def _new_database(url: str, name: str) -> str:
     """A new, empty database ``name`` on the cluster of ``url``; its URL."""
     import sqlalchemy as sa
@@ -283,9 +289,9 @@ def _run_parts(
             wall0 = time.perf_counter()
             if part == "processes":
                 start_at = time.time() + startup_allowance
-                procs = [
-                    Subprocess(
-                        run_product,
+                outs = _at_once(
+                    run_product,
+                    [
                         {
                             "url": aha.url,
                             "api_key": aha.api_key,
@@ -293,11 +299,10 @@ def _run_parts(
                             "budget_store": store,
                             "time_scale": limit_scale,
                             "start_at": start_at,
-                        },
-                    )
-                    for key in keys
-                ]
-                outs = [p.result() for p in procs]
+                        }
+                        for key in keys
+                    ],
+                )
                 correct = all(set(o["ids"]) == truth[o["product"]] for o in outs)
                 n_records = sum(o["records"] for o in outs)
                 name = (
@@ -319,19 +324,18 @@ def _run_parts(
                     "requests_per_minute": 300 * limit_scale,
                 }
                 start_at = time.time() + 3 * startup_allowance
-                procs = [
-                    Subprocess(
-                        run_dagster_partition,
+                outs = _at_once(
+                    run_dagster_partition,
+                    [
                         {
                             "dagster_home": dagster_home,
                             "job_kwargs": job_kwargs,
                             "partition": key,
                             "start_at": start_at,
-                        },
-                    )
-                    for key in keys
-                ]
-                outs = [p.result() for p in procs]
+                        }
+                        for key in keys
+                    ],
+                )
                 n_records = sum(o["records"] for o in outs)
                 correct = all(o["success"] for o in outs) and all(
                     o["records"] == len(truth[o["partition"]]) for o in outs
