@@ -1,0 +1,103 @@
+"""One readable Aha! record type: :class:`AhaStream` (the registry is
+:mod:`dagster_aha.sources.streams`).
+
+A stream says where its list lives (account-wide and/or per product), which key the list
+response wraps its records in, whether the list accepts ``updated_since``, its default
+``fields=`` list, and, for child and per-record streams, the stream that carries or keys its
+rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster_aha.client.urls import quote_segment
+
+__all__ = ["AhaStream", "singular"]
+
+
+def singular(plural: str) -> str:
+    """``features`` -> ``feature``, ``custom_object_records`` -> ``custom_object_record``."""
+    return plural[:-1] if plural.endswith("s") else plural
+
+
+@dataclass(frozen=True)
+class AhaStream:
+    """One readable Aha! record type.
+
+    Attributes:
+        name: stream name, also the default last segment of the asset key.
+        record_key: key of the record list in the list response (``"features"``).
+        account_path: account-wide list path below ``/api/v1/`` or ``None`` when Aha! has no
+            account-wide list (releases are listed per product).
+        product_suffix: list path below ``products/<id>/`` or ``None`` when the type is not
+            product-scoped (users).
+        supports_updated_since: the list accepts ``updated_since`` (incremental reads).
+        fields: default ``fields=`` list.
+        required_keys: keys every record of this type must carry (asset check).
+        description: human description used in the asset spec.
+        incremental_param: query parameter of incremental reads (``created_since`` for audits).
+        until_param: upper-bound parameter sent as "now" with every read (``created_before``
+            for audits: a read sees one fixed window even while new records arrive).
+        cursor_field: record timestamp the cursor follows (``created_at`` for audits;
+            ``<parent>_updated_at`` for child streams).
+        parent: child and per-record streams: the stream whose records carry / key the rows.
+        child_key: child streams: the field of each parent record holding the rows.
+        per_record_suffix: per-record streams: list path below ``<parent path>/<id>/``.
+        request_cost: what one full read costs in requests (README streams table).
+        audit_types: ``auditable_type`` values of Aha! audits that change this stream.
+        has_updated_at: the records carry ``updated_at`` (teams do not), so ``fields=`` lists
+            always ask for it.
+    """
+
+    name: str
+    record_key: str
+    account_path: str | None
+    product_suffix: str | None
+    supports_updated_since: bool
+    fields: tuple[str, ...]
+    required_keys: tuple[str, ...]
+    description: str
+    has_updated_at: bool = True
+    incremental_param: str = "updated_since"
+    until_param: str | None = None
+    cursor_field: str = "updated_at"
+    parent: str | None = None
+    child_key: str | None = None
+    per_record_suffix: str | None = None
+    request_cost: str = "1 per 200 records"
+    audit_types: tuple[str, ...] = ()
+
+    @property
+    def parent_singular(self) -> str:
+        """``feature`` for a child of ``features`` (prefix of the parent columns of a row)."""
+        return singular(self.parent or self.name)
+
+    @property
+    def per_product_only(self) -> bool:
+        """True when the stream can only be listed product by product (releases)."""
+        return self.account_path is None and self.product_suffix is not None
+
+    def product_path(self, product: str) -> str:
+        """The list path of this stream for one product (id or reference prefix)."""
+        if self.product_suffix is None:
+            raise ValueError(f"Aha! stream {self.name!r} cannot be listed per product")
+        return f"products/{quote_segment(product)}/{self.product_suffix}"
+
+    @property
+    def path_template(self) -> str:
+        """Human-readable list path(s), for asset metadata."""
+        from dagster_aha.sources.streams import get_stream  # the registry imports this module
+
+        if self.child_key is not None and self.parent is not None:
+            parent = get_stream(self.parent)
+            return f"{parent.path_template} (fields={self.child_key})"
+        if self.per_record_suffix is not None and self.parent is not None:
+            parent = get_stream(self.parent)
+            return f"{parent.account_path}/{{id}}/{self.per_record_suffix}"
+        parts = []
+        if self.account_path is not None:
+            parts.append(self.account_path)
+        if self.product_suffix is not None:
+            parts.append(f"products/{{product}}/{self.product_suffix}")
+        return " | ".join(parts)
