@@ -64,7 +64,9 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
 
 3. **Budget store** (optional, :mod:`dagster_aha.client.budget_store`): one log of every
    participant's requests (in flight included) in SQLite or PostgreSQL. The head of the FIFO
-   queue takes a slot there as well as in the local windows; responses re-date the slot.
+   queue takes a slot there as well as in the local windows; responses re-date the slot. The
+   lead it sends with is its own, or the one its host's round trips in the store give when
+   that is more (every participant of a host then sees a slot free at the same moment).
 
 Callers are admitted first come, first served (a queue of waiting threads): a thread is never
 overtaken by a later one, so the concurrent page fetches of one paginated read go out in page
@@ -77,10 +79,10 @@ Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and th
 A thread that acquires again without reporting a response finishes its previous request with an
 unknown round trip.
 
-Files: this module (admission, local windows, the lead, 429 blocks), :mod:`.limiters` (the
-process-wide limiter per account), :mod:`.header_pacing`
-(level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip extremes, resets),
-:mod:`.budget_store` (level 3).
+Files: this module (admission, local windows), :mod:`.admission_lead` (the lead and 429
+blocks, a mixin), :mod:`.limiters` (the process-wide limiter per account),
+:mod:`.header_pacing` (level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip
+extremes, resets), :mod:`.budget_store` (level 3).
 """
 
 from __future__ import annotations
