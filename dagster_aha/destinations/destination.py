@@ -5,41 +5,24 @@ configuration (``method`` + ``path`` template + ``wrap_key`` + extra ``headers``
 record (:meth:`AhaDestination.render`) is pure: it never touches the network, so the exact same
 code produces dry runs, sample payloads and the real requests.
 
-Rendering order for one record:
-
-1. ``transform(record)`` (Python users; must return a mapping);
-2. path params: fixed values, or ``{"from_field": "col"}`` taken from the record (the field is
-   then removed from the body); every value is URL-encoded with ``quote_segment``;
-3. ``exclude_attributes`` removed;
-4. ``custom_fields`` helper: upstream columns moved into ``custom_fields`` (write map form);
-5. ``field_mapping`` renames upstream names to Aha! names;
-6. JSON-native conversion (datetime/date -> ISO 8601, Decimal -> number, UUID -> str, ...);
-7. validation (``name`` on creates, non-empty updates) and wrapping under the singular key.
-
-``match_on`` names a field of the *rendered* body (after mapping): ``"name"`` or
-``"custom_fields.<key>"``.
+How one record is rendered, step by step: :mod:`dagster_aha.destinations.render_record`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from dagster_aha.client.headers import check_headers
 from dagster_aha.client.urls import check_api_path, quote_segment
 from dagster_aha.destinations.json_values import RecordError, to_json_native
-from dagster_aha.destinations.keys import (
-    canonical_json,
-    content_hash,
-    is_blank,
-    key_text,
-    ledger_value,
-    raw_match_value,
+from dagster_aha.destinations.render_record import (
+    FromField,
+    RenderedRequest,
+    check_segment_value,
+    render_record,
 )
 from dagster_aha.destinations.sync import SyncOptions
 from dagster_aha.destinations.templates import (
@@ -61,8 +44,6 @@ __all__ = [
     "to_json_native",
 ]
 
-_BAD_SEGMENT_RE = re.compile(r"[\x00-\x1f\x7f]")
-
 
 class AhaDestinationError(ValueError):
     """A destination configuration that cannot be used (raised before any request)."""
@@ -72,71 +53,7 @@ class AhaDestinationError(ValueError):
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
 
 
-class FromField(BaseModel):
-    """A path parameter taken from a field of each record: ``{"from_field": "epic_ref"}``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    from_field: str = Field(min_length=1)
-
-
 PathParamValue = str | int | FromField
-
-
-@dataclass
-class RenderedRequest:
-    """One request ready to send: ``path`` is relative to ``/api/v1/`` and already encoded."""
-
-    method: HttpMethod
-    path: str
-    body: dict[str, Any] | None
-    kind: WriteKind
-    path_values: dict[str, str] = field(default_factory=dict)
-    """Decoded path parameter values (for look-ups and messages)."""
-    record_body: dict[str, Any] | None = None
-    """The unwrapped body (what goes under ``wrap_key``)."""
-    match_key: str | None = None
-    """The upsert key as text (for outcomes), when ``match_on`` is set."""
-    match_raw: Any = None
-    """The raw upsert value (compared exactly, sent as is in look-ups)."""
-    record_key: str = ""
-    """The record's identity in the write ledger (canonical JSON, or ``sha256:<hash>``)."""
-    request_hash: str = ""
-    """SHA-256 of the rendered request (method, path, body)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "body": self.body}
-
-
-def _segment_value(name: str, value: object, source: str) -> str:
-    if value is None:
-        raise RecordError(f"path parameter {name!r} is missing ({source} is null)")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RecordError(
-            f"path parameter {name!r} must be a string or an integer "
-            f"({source} is {type(value).__name__})"
-        )
-    text = str(value)
-    if not text.strip():
-        raise RecordError(f"path parameter {name!r} is empty ({source})")
-    if _BAD_SEGMENT_RE.search(text):
-        raise RecordError(
-            f"path parameter {name!r} contains a newline or control character ({source})"
-        )
-    if text != text.strip():
-        raise RecordError(f"path parameter {name!r} has leading/trailing whitespace ({source})")
-    try:
-        quote_segment(text)
-    except ValueError as exc:
-        raise RecordError(f"path parameter {name!r} is not a valid id ({source}): {exc}") from None
-    return text
-
-
-def _read_form_to_map(value: Any) -> Any:
-    """Custom fields in the read form (``[{"key", "value"}]``) -> write map form."""
-    if isinstance(value, list) and all(isinstance(v, Mapping) and "key" in v for v in value):
-        return {str(v["key"]): v.get("value") for v in value}
-    return value
 
 
 class AhaDestination(SyncOptions):
@@ -244,7 +161,7 @@ class AhaDestination(SyncOptions):
         for name, value in self.path_params.items():
             if not isinstance(value, FromField):
                 try:
-                    _segment_value(name, value, "fixed value")
+                    check_segment_value(name, value, "fixed value")
                 except RecordError as exc:
                     raise AhaDestinationError(str(exc)) from None
         if self.batch_size is not None and self.batch_size > 1 and not self.batch_property:
@@ -353,151 +270,14 @@ class AhaDestination(SyncOptions):
     # -- rendering -----------------------------------------------------------------------
 
     def render(self, record: object) -> RenderedRequest:
-        """Render one upstream record into the request to send.
+        """Render one upstream record into the request to send (pure: no HTTP).
 
         Raises :class:`RecordError` (the record becomes a ``failed`` outcome) for a non-mapping
         record, a missing/invalid path parameter, a non-JSON value, a create without ``name``,
-        an update without any field, or a failing ``transform``.
+        an update without any field, or a failing ``transform``. The steps:
+        :mod:`dagster_aha.destinations.render_record`.
         """
-        if not isinstance(record, Mapping):
-            raise RecordError(f"record is not a mapping (got {type(record).__name__})")
-        data: dict[str, Any] = dict(record)
-        if self.transform is not None:
-            try:
-                transformed = self.transform(dict(data))
-            except Exception as exc:
-                raise RecordError(f"transform raised {type(exc).__name__}: {exc}") from None
-            if not isinstance(transformed, Mapping):
-                raise RecordError(
-                    f"transform must return a mapping (got {type(transformed).__name__})"
-                )
-            data = dict(transformed)
-        for key in data:
-            if not isinstance(key, str):
-                raise RecordError(f"record key {key!r} is not a string")
-
-        path_values: dict[str, str] = {}
-        used_fields: set[str] = set()
-        for name in self.path_param_names:
-            spec = self.path_params[name]
-            if isinstance(spec, FromField):
-                if spec.from_field not in data:
-                    raise RecordError(
-                        f"path parameter {name!r}: field {spec.from_field!r} is missing "
-                        "from the record"
-                    )
-                path_values[name] = _segment_value(
-                    name, data[spec.from_field], f"field {spec.from_field!r}"
-                )
-                used_fields.add(spec.from_field)
-            else:
-                path_values[name] = str(spec)
-        path = self.path_template.format(**{k: quote_segment(v) for k, v in path_values.items()})
-
-        kind = self.kind
-        if kind == "delete":
-            digest = content_hash(self.http_method, path, None)
-            return RenderedRequest(
-                method=self.http_method,
-                path=path,
-                body=None,
-                kind=kind,
-                path_values=path_values,
-                record_key=self._record_key(data, path, None, digest),
-                request_hash=digest,
-            )
-
-        body = {k: v for k, v in data.items() if k not in used_fields}
-        for attr in self.exclude_attributes:
-            body.pop(attr, None)
-        if "custom_fields" in body:
-            body["custom_fields"] = _read_form_to_map(body["custom_fields"])
-        if self.custom_fields:
-            moved = {
-                cf_key: body.pop(column)
-                for column, cf_key in self.custom_fields.items()
-                if column in body
-            }
-            if moved:
-                existing = body.get("custom_fields")
-                if existing is None:
-                    existing = {}
-                if not isinstance(existing, Mapping):
-                    raise RecordError(
-                        "record has a 'custom_fields' value that is not a map; cannot merge "
-                        "the custom_fields helper columns into it"
-                    )
-                body["custom_fields"] = {**dict(existing), **moved}
-        if self.field_mapping:
-            renamed: dict[str, Any] = {}
-            for k, v in body.items():
-                target = self.field_mapping.get(k, k)
-                if target in renamed and target != k:
-                    raise RecordError(
-                        f"field_mapping renames {k!r} to {target!r}, which the record already has"
-                    )
-                renamed[target] = v
-            body = renamed
-        body = to_json_native(body, "record")
-
-        if kind == "create" and self.name_required:
-            name_value = body.get("name")
-            if name_value is None or (isinstance(name_value, str) and not name_value.strip()):
-                raise RecordError(
-                    "field 'name' is required to create a "
-                    f"{self.effective_wrap_key or 'record'} (map an upstream column to 'name' "
-                    "with field_mapping)"
-                )
-        if "name" in body and body["name"] is not None and not isinstance(body["name"], str):
-            raise RecordError(f"field 'name' must be a string (got {type(body['name']).__name__})")
-        if kind == "update" and not body:
-            raise RecordError("nothing to update: the record has no fields besides its id")
-
-        match_raw: Any = None
-        if self.match_on is not None:
-            match_raw = raw_match_value(body, self.match_on)
-            if is_blank(match_raw):
-                raise RecordError(
-                    f"match_on {self.match_on!r}: the record has no value for the upsert key"
-                )
-
-        wrap = self.effective_wrap_key
-        wrapped = {wrap: body} if wrap else body
-        size = len(json.dumps(wrapped, ensure_ascii=False).encode("utf-8"))
-        if size > self.max_body_bytes:
-            largest = max(body, key=lambda k: len(json.dumps(body[k], ensure_ascii=False)))
-            raise RecordError(
-                f"request body is {size:,} bytes, over max_body_bytes={self.max_body_bytes:,} "
-                f"(largest field: {largest!r}); nothing was sent"
-            )
-        digest = content_hash(self.http_method, path, wrapped)
-        return RenderedRequest(
-            method=self.http_method,
-            path=path,
-            body=wrapped,
-            kind=kind,
-            path_values=path_values,
-            record_body=body,
-            match_key=key_text(match_raw) if self.match_on is not None else None,
-            match_raw=match_raw,
-            record_key=self._record_key(data, path, match_raw, digest),
-            request_hash=digest,
-        )
-
-    def _record_key(self, data: Mapping[str, Any], path: str, match_raw: Any, digest: str) -> str:
-        if self.record_key is not None:
-            fields = [self.record_key] if isinstance(self.record_key, str) else self.record_key
-            values: dict[str, Any] = {}
-            for name in fields:
-                if name not in data or data[name] is None:
-                    raise RecordError(f"record_key field {name!r} is missing from the record")
-                values[name] = to_json_native(data[name], f"record.{name}")
-            return canonical_json(values[fields[0]] if len(fields) == 1 else values)
-        if self.match_on is not None:
-            from_fields = any(isinstance(v, FromField) for v in self.path_params.values())
-            key = ledger_value(match_raw)
-            return canonical_json({"path": path, "key": key} if from_fields else key)
-        return f"sha256:{digest}"
+        return render_record(self, record)
 
     def identity(self, account: str) -> str:
         """The destination's identity in the write ledger: account, method and path (fixed
