@@ -36,7 +36,6 @@ project's Definitions.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,15 +72,15 @@ from dagster_aha.components.models import (
     AhaPivotReportModel,
     build_destination_defs,
 )
+from dagster_aha.components.read_assets import component_read_assets
 from dagster_aha.components.scaffolder import AhaComponentScaffolder
 from dagster_aha.components.state_assets import (
+    REFRESH_COMMAND,
     ProductPartitionsOption,
     default_body,
     has_local_state_dir,
     import_resource,
-    product_partition_keys,
     safe_name,
-    select_custom_tables,
     wrap_with_execute,
 )
 from dagster_aha.components.verify import build_aha_verify_job
@@ -91,9 +90,6 @@ from dagster_aha.sources import (
     STREAMS,
     AhaAssetProps,
     DagsterAhaTranslator,
-    aha_custom_table_asset,
-    aha_pivot_report_asset,
-    build_aha_assets,
     build_aha_change_sensor,
 )
 
@@ -105,8 +101,6 @@ __all__ = [
     "AhaLandingModel",
     "AhaPivotReportModel",
 ]
-
-REFRESH_COMMAND = "dg utils refresh-defs-state"
 
 _log = dg.get_dagster_logger("dagster_aha")
 
@@ -410,7 +404,7 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
                 f"`{REFRESH_COMMAND}` in the project to read them (nothing calls Aha! while "
                 "definitions load)."
             )
-        assets = self._build_read_assets(state)
+        assets = component_read_assets(self, state)
         if type(self).execute is not AhaComponent.execute:
             self._bodies = {a.op.name: default_body(a) for a in assets}
             assets = [wrap_with_execute(a, self.execute, self.resource_key) for a in assets]
@@ -444,84 +438,3 @@ class AhaComponent(StateBackedComponent, dg.Model, dg.Resolvable):
             sensors=sensors,
             resources={self.resource_key: resource} if resource is not None else None,
         )
-
-    def _build_read_assets(self, state: AhaAccountState | None) -> list[dg.AssetsDefinition]:
-        """The read assets: streams, custom tables, pivot reports (from YAML and the state)."""
-        translator = self._translator()
-        lookback = timedelta(minutes=self.lookback_minutes)
-        assets: list[dg.AssetsDefinition] = []
-        partitions = product_partition_keys(self.product_partitions, state)
-        if self.product_partitions == "all" and partitions is None:
-            _log.warning(
-                "AhaComponent: product_partitions: all needs the Aha! state (the product "
-                f"list); the streams are unpartitioned until `{REFRESH_COMMAND}` has run."
-            )
-        requested: Literal["all"] | list[tuple[str | None, str, str | None]] = (
-            "all"
-            if self.custom_tables == "all"
-            else [(t.product_id, t.table_key, t.name) for t in self._custom_table_models()]
-        )
-        tables, notes = select_custom_tables(requested, self.exclude_custom_tables, state)
-        for note in notes:
-            _log.warning(f"AhaComponent: {note}")
-        if self.landing is not None:
-            from dagster_aha.components.landing import landed_assets
-
-            # streams, custom tables and pivot reports as landed (merged / replaced) tables
-            assets.extend(landed_assets(self, self.landing, tables))
-            return assets
-        if self.streams:
-            assets.extend(
-                build_aha_assets(
-                    streams=self.streams,
-                    resource_key=self.resource_key,
-                    key_prefix=self.key_prefix,
-                    group_name=self.group_name,
-                    fields=self.fields,
-                    incremental=self.incremental,
-                    lookback=lookback,
-                    product_partitions=partitions,
-                    translator=translator,
-                    pool=self.pool,
-                )
-            )
-        for table in tables:
-            table_fields = self.fields.get(table.name) if isinstance(self.fields, dict) else None
-            assets.append(
-                aha_custom_table_asset(
-                    table.product_id,
-                    table.table_key,
-                    name=table.name,
-                    resource_key=self.resource_key,
-                    key_prefix=self.key_prefix,
-                    group_name=self.group_name,
-                    fields=table_fields,
-                    incremental=self.incremental,
-                    lookback=lookback,
-                    translator=translator,
-                    pool=self.pool,
-                )
-            )
-        for report in self.pivot_reports:
-            known = state.pivot_report(str(report.report_id)) if state is not None else None
-            description = report.description
-            if description is None and known is not None and known.title:
-                description = (
-                    f"Aha! custom pivot report {known.title!r} ({report.report_id}, "
-                    f"{report.view} view)."
-                )
-            assets.append(
-                aha_pivot_report_asset(
-                    str(report.report_id),
-                    name=report.name,
-                    view=report.view,
-                    value=report.value,
-                    resource_key=self.resource_key,
-                    key_prefix=self.key_prefix,
-                    group_name=self.group_name,
-                    pool=self.pool,
-                    translator=translator,
-                    description=description,
-                )
-            )
-        return assets

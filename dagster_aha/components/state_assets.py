@@ -23,6 +23,7 @@ from dagster_aha.resource import AhaResource
 from dagster_aha.sources import AhaReadConfig
 
 __all__ = [
+    "REFRESH_COMMAND",
     "ProductPartitionsOption",
     "SelectedCustomTable",
     "custom_table_name",
@@ -36,6 +37,9 @@ __all__ = [
 ProductPartitionsOption = Literal["all", "dynamic"] | list[str] | None
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_]")
+
+#: The ``dg`` command that reads the account snapshot into the project's state directory.
+REFRESH_COMMAND = "dg utils refresh-defs-state"
 
 
 def safe_name(*parts: str) -> str:
