@@ -1,13 +1,20 @@
 """How a record asset reads: one stream (or product), its cursor, its materialization metadata.
 
 Used by the asset factories in :mod:`dagster_aha.sources.assets`: the previous ``aha/cursor``
-from the instance, the read (JSON-native as it streams in, de-duplicated by ``id``), the next
-cursor (never past the server's clock) and the ``MaterializeResult`` metadata.
+and ``aha/page_counts`` from the instance, the read (JSON-native as it streams in,
+de-duplicated by ``id``), the next cursor (never past the server's clock) and the
+``MaterializeResult`` metadata.
+
+``aha/page_counts`` is each list path's page count in the latest full read, kept with the
+cursor: the next full read of the path starts pages 2..k together with page 1 instead of
+waiting one round trip for page 1's ``total_pages`` (in a new run process, where nothing else
+is kept without a budget store). A count that has gone stale costs at most the speculative
+pages beyond the end (see :mod:`dagster_aha.client.prefetch`); the records are the same.
 """
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -31,10 +38,31 @@ from dagster_aha.sources.timestamps import format_ts, max_updated_at, parse_ts
 LOG_EVERY_PAGES = 5
 
 
-def previous_cursor(
+@dataclass(frozen=True)
+class PreviousRead:
+    """What the latest materialization of an asset (partition) kept for the next read."""
+
+    cursor: datetime | None = None
+    page_counts: Mapping[str, int] = field(default_factory=dict)
+    """Page count of each list path in the latest full read (``aha/page_counts``)."""
+
+
+def _page_counts(value: Any) -> dict[str, int]:
+    """``aha/page_counts`` as written by :func:`materialization_metadata` (else nothing)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(path): int(n)
+        for path, n in value.items()
+        if isinstance(n, int) and not isinstance(n, bool) and n >= 1
+    }
+
+
+def previous_read(
     context: AssetExecutionContext, key: AssetKey, partition_key: str | None
-) -> datetime | None:
-    """The ``aha/cursor`` of the latest materialization of ``key`` (and partition)."""
+) -> PreviousRead:
+    """The ``aha/cursor`` and ``aha/page_counts`` of the latest materialization of ``key``
+    (and partition)."""
     records_filter = AssetRecordsFilter(
         asset_key=key, asset_partitions=[partition_key] if partition_key is not None else None
     )
@@ -43,10 +71,13 @@ def previous_cursor(
         materialization = record.asset_materialization
         if materialization is None:
             continue
-        entry = materialization.metadata.get("aha/cursor")
-        if entry is not None:
-            return parse_ts(entry.value)
-    return None
+        cursor = materialization.metadata.get("aha/cursor")
+        counts = materialization.metadata.get("aha/page_counts")
+        return PreviousRead(
+            cursor=parse_ts(cursor.value) if cursor is not None else None,
+            page_counts=_page_counts(counts.value) if counts is not None else {},
+        )
+    return PreviousRead()
 
 
 @dataclass
@@ -61,6 +92,8 @@ class ReadOutcome:
     pages: int
     duration_s: float
     delta: bool = False  # the value holds only the records changed since the cursor
+    page_counts: Mapping[str, int] = field(default_factory=dict)
+    """Kept for the next full read: this read's page counts (a full read), else the previous."""
 
 
 class ReadProgress:
@@ -114,6 +147,7 @@ def read_stream(
     since: datetime | None,
     product_ids: list[str] | None,
     reports: list[ListReadReport],
+    expected_pages: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Read every list page of ``stream`` (for one product when ``product`` is set).
 
@@ -122,6 +156,8 @@ def read_stream(
     stream without an account-wide list (releases) is read over ``product_ids`` when the caller
     already has them (a full products read in the same step). Records are made JSON-native as
     they stream in and de-duplicated by ``id`` (the newest ``cursor_field`` wins).
+    ``expected_pages`` (path -> the previous read's page count) lets a path's pages 2..k start
+    with page 1.
     """
     progress = ReadProgress(context, label, LOG_EVERY_PAGES)
     by_id: dict[str, dict[str, Any]] = {}
@@ -132,10 +168,18 @@ def read_stream(
 
     for path in list_paths(client, stream, product=product, product_ids=product_ids):
         on_path(path)
-        report = ListReadReport()
+        report = ListReadReport(path=path)
         reports.append(report)
+        expected = (expected_pages or {}).get(path)
         for record in iter_path(
-            client, stream, path, fields=fields, since=since, on_page=progress, report=report
+            client,
+            stream,
+            path,
+            fields=fields,
+            since=since,
+            on_page=progress,
+            report=report,
+            expected_pages=expected,
         ):
             json_native_in_place(record)  # converted as it streams in: no second copy
             rid = record.get("id")
@@ -168,7 +212,8 @@ def read_with_cursor(
 ) -> ReadOutcome:
     partition_key = context.partition_key if context.has_partition_key else None
     use_cursor = incremental and stream.supports_updated_since
-    previous = previous_cursor(context, key, partition_key) if use_cursor else None
+    kept = previous_read(context, key, partition_key)
+    previous = kept.cursor if use_cursor else None
     since = previous - lookback if previous is not None and not full_refresh else None
     before_requests, before_pages = stats_counts(client)
     started = time.monotonic()
@@ -183,6 +228,8 @@ def read_with_cursor(
         since=since,
         product_ids=product_ids,
         reports=reports,
+        # a delta's page counts are not the full list's: only a full read uses and keeps them
+        expected_pages=kept.page_counts if since is None else None,
     )
     duration = time.monotonic() - started
     after_requests, after_pages = stats_counts(client)
@@ -198,6 +245,11 @@ def read_with_cursor(
         requests=after_requests - before_requests,
         pages=after_pages - before_pages,
         duration_s=duration,
+        page_counts=(
+            {r.path: r.total_pages for r in reports if r.total_pages}
+            if since is None
+            else kept.page_counts
+        ),
     )
 
 
@@ -260,5 +312,10 @@ def materialization_metadata(
             else "full: every record of the stream"
         ),
         "aha/preview": markdown_preview(rows),
+        **(
+            {"aha/page_counts": MetadataValue.json(dict(outcome.page_counts))}
+            if outcome.page_counts
+            else {}
+        ),
         "aha/account_url": MetadataValue.url(client.account_url),
     }

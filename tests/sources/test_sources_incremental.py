@@ -244,3 +244,50 @@ def test_pivot_list_view_reads_every_page(aha: AhaSandbox) -> None:
     assert len(r.rows("aha/rep")) == aha.state.count("features") == 20
     assert r.metadata("aha/rep")["aha/pages"] == 3
     assert any("<" in str(v) for row in r.rows("aha/rep") for v in row.values())
+
+
+def test_page_counts_are_kept_with_the_cursor_and_the_next_run_speculates(
+    aha: AhaSandbox,
+) -> None:
+    """A full read keeps each list path's page count in the materialization (``aha/page_counts``);
+    the next full read of the partition, in a new run process (nothing kept in the client, no
+    budget store), starts pages 2..k together with page 1 and lands the same records."""
+    from dagster_aha.client import reset_shared_limiters
+    from dagster_aha.client.prefetch import reset_page_hints
+
+    (by_product, _) = build_aha_assets(product_partitions=["PRJ1", "PRJ2"], incremental=False)
+    instance = dg.DagsterInstance.ephemeral()
+    first = run([by_product], aha, instance=instance, partition_key="PRJ1", per_page=3)
+    prj1 = aha.state.get("products", "PRJ1")
+    assert prj1 is not None
+    truth = sorted(x["id"] for x in aha.state.records("features") if x["product_id"] == prj1["id"])
+    pages = -(-len(truth) // 3)
+    assert pages >= 3
+    assert first.metadata("aha/features")["aha/page_counts"] == {"products/PRJ1/features": pages}
+
+    reset_shared_limiters()  # as in a new run process
+    reset_page_hints()
+    aha.latency = 0.3
+    aha.clear_requests()
+    second = run(
+        [by_product],
+        aha,
+        instance=instance,
+        partition_key="PRJ1",
+        per_page=3,
+        selection=["aha/features"],
+    )
+    asked = [r for r in aha.requests if r.path == "products/PRJ1/features"]
+    first_page = min(r.time for r in asked if r.query.get("page") == "1")
+    second_page = min(r.time for r in asked if r.query.get("page") == "2")
+    assert second_page - first_page < 0.25  # page 2 did not wait for page 1's answer (0.3 s)
+    assert len(asked) == pages  # the count was right: no page beyond the end
+    assert sorted(x["id"] for x in second.rows("aha/features", "PRJ1")) == truth
+    assert second.metadata("aha/features")["aha/page_counts"] == {"products/PRJ1/features": pages}
+    # another partition has no count of its own yet: its page 2 waits for page 1
+    aha.clear_requests()
+    run([by_product], aha, instance=instance, partition_key="PRJ2", per_page=3)
+    other = [r for r in aha.requests if r.path == "products/PRJ2/features"]
+    p1 = min(r.time for r in other if r.query.get("page") == "1")
+    p2 = min(r.time for r in other if r.query.get("page") == "2")
+    assert p2 - p1 >= 0.29
