@@ -313,8 +313,11 @@ def _run_parts(
                     "per_process": [{k: v for k, v in o.items() if k != "ids"} for o in outs]
                 }
             else:
-                dagster_home = os.path.join(tmp, "dagster_home")
-                init_dagster_home(dagster_home)
+                # one instance per store: a first run finds no earlier materialization (whose
+                # aha/page_counts would make it a repeat run), its repeat run finds its own
+                dagster_home = os.path.join(tmp, f"dagster_home_{store_name}")
+                if not again:
+                    init_dagster_home(dagster_home)
                 job_kwargs = {
                     "url": aha.url,
                     "api_key": aha.api_key,
