@@ -47,98 +47,24 @@ decision from the slots read is :mod:`dagster_aha.client.budget_slots`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import os
-import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from dagster_aha.client.budget_slots import Row, SharedFloor, decide, host_origin
-from dagster_aha.client.errors import AhaBudgetStoreError
+from dagster_aha.client.store_errors import (
+    SQLITE_BUSY_TIMEOUT_S,
+    guarded,
+    retry_locked,
+    store_errors,
+)
+from dagster_aha.client.store_settings import describe_store, host_store_path, store_url
 
 __all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "host_store_path"]
-
-
-def host_store_path() -> str:
-    """The SQLite file of ``budget_store="host"`` (per user, in the temp directory)."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"dagster-aha-budget-{uid}.sqlite3")
-
-
-def _normalise(setting: str) -> str | None:
-    """The SQLAlchemy URL of a ``budget_store`` setting, or ``None`` for ``"process"``."""
-    s = (setting or "process").strip()
-    if s in ("", "process", "memory", "none"):
-        return None
-    if s == "host":
-        return "sqlite:///" + host_store_path()
-    low = s.lower()
-    if low.startswith("sqlite:") or low.startswith("postgresql"):
-        return s
-    if low.startswith("postgres://"):
-        return "postgresql" + s[len("postgres") :]
-    raise ValueError(
-        "budget_store must be 'process', 'host', a sqlite:/// URL or a PostgreSQL "
-        "SQLAlchemy URL (postgresql+psycopg2://...)"
-    )
-
-
-def describe_store(setting: str | None) -> str:
-    """``setting`` with any password removed (for reprs and logs)."""
-    url = _normalise(setting or "process")
-    if url is None:
-        return "process"
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@contextlib.contextmanager
-def _store_errors(url: str, what: str) -> Iterator[None]:
-    """Turn a database failure into :class:`AhaBudgetStoreError` (the password never shown)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        yield
-    except (SQLAlchemyError, OSError) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        line = detail[0][:200] if detail else ""
-        try:
-            password = make_url(url).password
-        except Exception:
-            password = None
-        if password:
-            line = line.replace(str(password), "***")
-        shown = describe_store(url)
-        err = AhaBudgetStoreError(
-            message=f"budget store {shown} could not {what}: {type(exc).__name__}: {line}"
-        )
-        err.store = shown
-        raise err from None
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _guarded(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """A :class:`BudgetStore` method whose database failures raise AhaBudgetStoreError."""
-
-    def deco(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.wraps(fn)
-        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            with _store_errors(getattr(args[0], "url", ""), what):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 class BudgetStore:
@@ -150,8 +76,18 @@ class BudgetStore:
     def __init__(self, url: str, *, origin: str | None = None) -> None:
         #: this participant's host key in its slots (see :func:`host_origin`)
         self.origin = origin if origin is not None else host_origin()
-        with _store_errors(url, "be opened"):
+        with store_errors(url, "be opened"):
+            retry_locked(lambda: self._open_once(url))
+
+    def _open_once(self, url: str) -> None:
+        try:
             self._open(url)
+        except BaseException:
+            engine = getattr(self, "_engine", None)
+            if engine is not None:
+                self.close()  # a failed attempt keeps no connection
+                del self._engine
+            raise
 
     def _open(self, url: str) -> None:
         import sqlalchemy as sa
@@ -164,7 +100,7 @@ class BudgetStore:
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30.0})
+            engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
             @event.listens_for(engine, "connect")
             def _connect(dbapi_conn: Any, _rec: Any) -> None:
@@ -181,7 +117,7 @@ class BudgetStore:
             reader: Any = None
             if path and path != ":memory:":
                 # reads without the write lock (WAL: they never wait for a writer)
-                reader = sa.create_engine(url, connect_args={"timeout": 30.0})
+                reader = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
                 @event.listens_for(reader, "connect")
                 def _connect_reader(dbapi_conn: Any, _rec: Any) -> None:
@@ -250,7 +186,7 @@ class BudgetStore:
         return hashlib.sha256(base_url.encode()).hexdigest()[:32]
 
     # -- slots -------------------------------------------------------------------------------
-    @_guarded("take a request slot")
+    @guarded("take a request slot")
     def try_acquire(
         self,
         account: str,
@@ -330,7 +266,7 @@ class BudgetStore:
             for a, b, c, d, e in conn.execute(query)
         ]
 
-    @_guarded("record a response")
+    @guarded("record a response")
     def finish(
         self,
         account: str,
@@ -362,7 +298,7 @@ class BudgetStore:
                     )
                 )
 
-    @_guarded("count its slots")
+    @guarded("count its slots")
     def in_window(self, account: str, span: float) -> int:
         """Slots counted in a window of ``span`` now (in flight included); diagnostics."""
         sa, t = self._sa, self._slots
@@ -380,7 +316,7 @@ class BudgetStore:
             )
 
     # -- page counts of previous reads (speculative prefetch) --------------------------------
-    @_guarded("read a page count")
+    @guarded("read a page count")
     def page_count(self, account: str, read_key: str) -> int | None:
         t = self._pages
         with (self._reader or self._engine).connect() as conn:
@@ -390,7 +326,7 @@ class BudgetStore:
             conn.rollback()
         return None if row is None else int(row[0])
 
-    @_guarded("keep a page count")
+    @guarded("keep a page count")
     def set_page_count(self, account: str, read_key: str, pages: int) -> None:
         t = self._pages
         with self._engine.begin() as conn:
@@ -419,7 +355,7 @@ _STORES_LOCK = threading.Lock()
 
 def budget_store_for(setting: str | None) -> BudgetStore | None:
     """The process's store for a ``budget_store`` setting (``None`` for ``"process"``)."""
-    url = _normalise(setting or "process")
+    url = store_url(setting or "process")
     if url is None:
         return None
     with _STORES_LOCK:

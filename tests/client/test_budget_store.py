@@ -272,3 +272,107 @@ def test_a_store_that_fails_sends_nothing_and_an_answered_request_still_counts(
             client.me()
         assert aha.stats.total == sent
         client.close()
+
+
+def _locked_at_once(tmp_path: Path) -> Exception:
+    """A real "database is locked" that SQLite returns without its busy wait (a stale WAL
+    snapshot: SQLITE_BUSY_SNAPSHOT), as SQLAlchemy raises it."""
+    from sqlalchemy.exc import OperationalError
+
+    db = str(tmp_path / "snap.sqlite3")
+    a = sqlite3.connect(db, isolation_level=None)
+    a.execute("PRAGMA journal_mode=WAL")
+    a.execute("CREATE TABLE x (i INTEGER)")
+    b = sqlite3.connect(db, timeout=5, isolation_level=None)
+    b.execute("BEGIN")
+    b.execute("SELECT * FROM x").fetchall()
+    a.execute("INSERT INTO x VALUES (1)")
+    started = time.monotonic()
+    try:
+        b.execute("INSERT INTO x VALUES (2)")
+    except sqlite3.OperationalError as exc:
+        assert time.monotonic() - started < 1.0  # at once, not after the 5 s busy timeout
+        return OperationalError("INSERT INTO x VALUES (2)", {}, exc)
+    finally:
+        b.close()
+        a.close()
+    raise AssertionError("SQLite did not report the stale snapshot")
+
+
+def test_a_lock_sqlite_reports_at_once_is_retried_and_other_errors_are_not(
+    tmp_path: Path,
+) -> None:
+    """Several processes opening a new store file at once sometimes get "database is locked"
+    from SQLite without its busy wait (2 of 90 openings of 6 processes): that is retried
+    after a short pause, within a deadline; any other database error is raised at once."""
+    from sqlalchemy.exc import OperationalError
+
+    from dagster_aha.client.store_errors import retry_locked
+
+    locked = _locked_at_once(tmp_path)
+    calls: list[float] = []
+
+    def flaky() -> str:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise locked
+        return "opened"
+
+    assert retry_locked(flaky) == "opened"
+    assert len(calls) == 3
+
+    other = OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: x"))
+    calls.clear()
+
+    def broken() -> None:
+        calls.append(time.monotonic())
+        raise other
+
+    with pytest.raises(OperationalError, match="no such table"):
+        retry_locked(broken)
+    assert len(calls) == 1
+
+    def always_locked() -> None:
+        calls.append(time.monotonic())
+        raise locked
+
+    calls.clear()
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="database is locked"):
+        retry_locked(always_locked, deadline_s=0.3)
+    assert time.monotonic() - started < 5.0  # the deadline holds
+    assert len(calls) >= 2
+
+    def locked_after_the_busy_wait() -> None:  # another process holds the lock: raised
+        calls.append(time.monotonic())
+        raise locked
+
+    calls.clear()
+    with pytest.raises(OperationalError):
+        retry_locked(locked_after_the_busy_wait, waited_s=0.0)
+    assert len(calls) == 1
+
+
+def test_processes_opening_a_new_store_together_all_get_it(tmp_path: Path) -> None:
+    """Six processes open the same new store file at the same moment: every one gets it."""
+    url = f"sqlite:///{tmp_path / 'new' / 'budget.sqlite3'}"
+    start = time.time() + 3.0
+    code = (
+        "import sys, time\n"
+        "from dagster_aha.client.budget_store import BudgetStore\n"
+        f"while time.time() < {start!r}: pass\n"
+        "BudgetStore(sys.argv[1]).close()\n"
+        "print('opened')\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err[-500:] for _, err in outs]
+    assert all(out.strip() == "opened" for out, _ in outs)
