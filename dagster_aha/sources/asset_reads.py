@@ -5,11 +5,12 @@ and ``aha/page_counts`` from the instance, the read (JSON-native as it streams i
 de-duplicated by ``id``), the next cursor (never past the server's clock) and the
 ``MaterializeResult`` metadata.
 
-``aha/page_counts`` is each list path's page count in the latest full read, kept with the
-cursor: the next full read of the path starts pages 2..k together with page 1 instead of
-waiting one round trip for page 1's ``total_pages`` (in a new run process, where nothing else
-is kept without a budget store). A count that has gone stale costs at most the speculative
-pages beyond the end (see :mod:`dagster_aha.client.prefetch`); the records are the same.
+``aha/page_counts`` is the page count of each list path of more than one page in the latest
+full read, kept with the cursor: the next full read of the path starts pages 2..k together
+with page 1 instead of waiting one round trip for page 1's ``total_pages`` (in a new run
+process, where nothing else is kept without a budget store). A count that has gone stale
+costs at most the speculative pages beyond the end (see :mod:`dagster_aha.client.prefetch`);
+the records are the same.
 """
 
 import time
@@ -245,8 +246,10 @@ def read_with_cursor(
         requests=after_requests - before_requests,
         pages=after_pages - before_pages,
         duration_s=duration,
+        # lists of one page are left out (nothing to start early): a partition's releases
+        # over many products keep only the products with more than a page
         page_counts=(
-            {r.path: r.total_pages for r in reports if r.total_pages}
+            {r.path: r.total_pages for r in reports if r.total_pages and r.total_pages > 1}
             if since is None
             else kept.page_counts
         ),
