@@ -264,6 +264,7 @@ def test_page_counts_are_kept_with_the_cursor_and_the_next_run_speculates(
     pages = -(-len(truth) // 3)
     assert pages >= 3
     assert first.metadata("aha/features")["aha/page_counts"] == {"products/PRJ1/features": pages}
+    assert "aha/page_counts" not in first.metadata("aha/releases")  # one page: nothing kept
 
     reset_shared_limiters()  # as in a new run process
     reset_page_hints()
