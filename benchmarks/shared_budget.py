@@ -219,9 +219,22 @@ def run(
 
 
 def _at_once(fn: Callable[..., dict[str, Any]], calls: list[dict[str, Any]]) -> list[Any]:
-    """``fn(**kwargs)`` for each of ``calls``, each in its own spawned interpreter, all at once."""
+    """``fn(**kwargs)`` for each of ``calls``, each in its own spawned interpreter, all at once.
+
+    Every child's result is collected before a failure is raised: a child that is never read
+    from blocks on sending a result larger than the pipe's buffer, and the interpreter waits
+    for it at exit (a failed run hung instead of ending)."""
     procs = [Subprocess(fn, kwargs) for kwargs in calls]
-    return [p.result() for p in procs]
+    results: list[Any] = []
+    failures: list[RuntimeError] = []
+    for p in procs:
+        try:
+            results.append(p.result())
+        except RuntimeError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return results
 
 
 def _new_database(url: str, name: str) -> str:
