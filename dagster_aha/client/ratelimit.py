@@ -13,54 +13,13 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
    run at the ceiling without the server ever seeing ``limit + 1`` requests in a window. A
    request still in flight keeps its slot while it is within the recent round-trip range, and
    until its response when it is slower than that.
-2. **Server headers** (cooperative): every response's ``X-Ratelimit-Limit``,
-   ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Reset`` are compared with what this process
-   itself sent.
-
-   * When ``X-Ratelimit-Limit`` names one of the configured windows (it equals
-     ``requests_per_second`` or ``requests_per_minute``), the limiter knows that window's length
-     and estimates the *foreign* usage in it: ``(limit - remaining)`` minus our own admitted
-     requests inside the server's window (our responses received within the last window
-     length; a request and its response are separated by a near-constant server time, so this
-     counts the same requests as the server does). **Alone on the account the estimate is 0
-     and the headers never slow the process down**: only the local windows apply (an upper
-     bound of our own count, including requests in flight and those near the window's edge,
-     decides whether anybody else is there, so jitter cannot fake foreign usage).
-   * When foreign usage is seen, the window is *shared* until a full window passes without
-     any: this process then keeps a *cap* on its own sends still inside the window
-     (self-clocking: a slot is reused only when one of our own sends leaves the server window).
-     Each response sets the cap to ``own + GRANT_SHARE * (limit - reserve - server_count)``
-     (stochastically rounded, so that small windows still converge): several processes doing
-     this with no coordination fill the window up to ``limit - reserve`` together, each taking
-     a share of what is left. The reserve starts at ``RESERVE_SHARE`` of the limit (at least
-     1), grows on every 429 met while shared (multiplicative increase) and relaxes back over
-     ``RESERVE_RELAX_WINDOWS`` windows.
-   * Information expires: a cap (``_cap_expiry``) and the shared state lapse when their window
-     has passed with no newer response reporting that window. The server reports only the
-     window with the least remaining, so another shared window's cap may only *grow* from it.
-   * Otherwise (unknown window) sends are spread so that the remaining requests last until the
-     reset (allowed rate = ``remaining / time_to_reset``), and ``remaining == 0`` waits for it.
-   * A server that sends no ``X-Ratelimit-*`` headers gets the local windows only.
-
-   * Processes that start together: the first process answered sees only its own request
-     counted and cannot tell whether others started with it. So the requests its first
-     response lets go (its *batch*) are half the spare budget, and the short window's cap
-     stays until that batch has answered: with few of its own requests in flight, their
-     counts show the others (a request's count can only hold our requests sent before its
-     own admission, those sent with it; see ``_own_in_flight_before``). Alone, the cap is
-     then lifted at once. Requests already out (a read's speculative pages) keep their
-     slots. Two 429s from one identified window within a window also mark it shared (one
-     alone may be a proxy's or an injected fault). A cap, and the evidence that a window
-     is shared, last for the window plus a round trip: the next responses that can revise
-     them answer the sends they allow. Measured (4 processes x 15,000 features at 1.0 s,
-     starting in the same second, no store): 0-1 429s of ~300 requests in each of 7 runs
-     (27-34 before the ramp; 1-5 while shared caps grew by 0.15 of the spare per response).
-
-   With ``slow_start=True``, in addition, until the first response of a process arrives
-   only one request is in flight. It is off by default.
-
-   ``X-Ratelimit-Reset`` is UTC epoch seconds (int or float); a value below 10^9 is read as
-   seconds from now.
+2. **Server headers** (cooperative, :mod:`.header_pacing`, where the rules are documented):
+   every response's ``X-Ratelimit-Limit``, ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Reset``
+   are compared with what this process itself sent. Alone on the account they never slow the
+   process down; once others are seen, the window is shared and this process caps its own
+   sends in it; processes that start together ramp up over their first window. With
+   ``slow_start=True``, only one request is in flight until the first response (off by
+   default).
 
 3. **Budget store** (optional, :mod:`dagster_aha.client.budget_store`): one log of every
    participant's requests (in flight included) in SQLite or PostgreSQL. The head of the FIFO
