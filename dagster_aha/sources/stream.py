@@ -4,16 +4,17 @@
 A stream says where its list lives (account-wide and/or per product), which key the list
 response wraps its records in, whether the list accepts ``updated_since``, its default
 ``fields=`` list, and, for child and per-record streams, the stream that carries or keys its
-rows.
+rows; :func:`resolve_fields` the ``fields=`` a read of it sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dagster_aha.client.urls import quote_segment
 
-__all__ = ["AhaStream", "singular"]
+__all__ = ["AhaStream", "FieldsOption", "resolve_fields", "singular"]
 
 
 def singular(plural: str) -> str:
@@ -101,3 +102,46 @@ class AhaStream:
         if self.product_suffix is not None:
             parts.append(f"products/{{product}}/{self.product_suffix}")
         return " | ".join(parts)
+
+
+FieldsOption = Mapping[str, Sequence[str] | str] | Sequence[str] | str | None
+
+
+def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
+    """The ``fields=`` list to send for ``stream``.
+
+    ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
+    stream, or a mapping from stream name to a list (streams not in the mapping keep their
+    defaults). ``"*"`` asks Aha! for every field. Otherwise the stream's required keys and its
+    ``cursor_field`` (``updated_at`` only for records that have one) are always added (for a
+    child stream: the parent's ``id``, ``reference_num``, ``updated_at`` and the child key),
+    since a ``fields`` list replaces Aha!'s default set and the cursor and checks need them. A
+    stream whose endpoint takes no ``fields=`` (empty default) sends none unless asked: ``()``.
+    """
+    chosen: Sequence[str] | str
+    if fields is None and not stream.fields:
+        return ()  # the endpoint's own default shape (no fields= sent)
+    if fields is None:
+        chosen = stream.fields
+    elif isinstance(fields, Mapping):
+        chosen = fields.get(stream.name, stream.fields)
+    else:
+        chosen = fields
+    if isinstance(chosen, str):
+        chosen = [part.strip() for part in chosen.split(",")]
+    names = [f for f in chosen if f]
+    if not names:
+        raise ValueError(f"Empty fields list for Aha! stream {stream.name!r}")
+    if "*" in names:
+        return ("*",)
+    base: tuple[str, ...]
+    if stream.child_key is not None:
+        base = ("id", "reference_num", "updated_at", stream.child_key)
+    else:
+        cursor = (stream.cursor_field,) if stream.has_updated_at else ()
+        base = (*stream.required_keys, *cursor)
+    out: list[str] = []
+    for f in (*base, *names):
+        if f not in out:
+            out.append(f)
+    return tuple(out)

@@ -29,15 +29,16 @@ Facts: reference/aha-api.md §2.2, §3.2 and §10; Aha!'s OpenAPI document.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from dagster_aha.client.urls import quote_segment
-from dagster_aha.sources.stream import AhaStream, singular
+from dagster_aha.sources.stream import AhaStream, FieldsOption, resolve_fields, singular
 
 __all__ = [
     "DEFAULT_STREAMS",
     "STREAMS",
     "AhaStream",
+    "FieldsOption",
     "custom_table_stream",
     "get_stream",
     "resolve_fields",
@@ -461,49 +462,6 @@ def custom_table_stream(product_id: str, table_key: str, *, name: str) -> AhaStr
         required_keys=("id",),
         description=f"Records of the Aha! custom table {table_key!r} of product {product_id!r}.",
     )
-
-
-FieldsOption = Mapping[str, Sequence[str] | str] | Sequence[str] | str | None
-
-
-def resolve_fields(stream: AhaStream, fields: FieldsOption) -> tuple[str, ...]:
-    """The ``fields=`` list to send for ``stream``.
-
-    ``fields`` is ``None`` (stream defaults), one list (or comma-separated string) for every
-    stream, or a mapping from stream name to a list (streams not in the mapping keep their
-    defaults). ``"*"`` asks Aha! for every field. Otherwise the stream's required keys and its
-    ``cursor_field`` (``updated_at`` only for records that have one) are always added (for a
-    child stream: the parent's ``id``, ``reference_num``, ``updated_at`` and the child key),
-    since a ``fields`` list replaces Aha!'s default set and the cursor and checks need them. A
-    stream whose endpoint takes no ``fields=`` (empty default) sends none unless asked: ``()``.
-    """
-    chosen: Sequence[str] | str
-    if fields is None and not stream.fields:
-        return ()  # the endpoint's own default shape (no fields= sent)
-    if fields is None:
-        chosen = stream.fields
-    elif isinstance(fields, Mapping):
-        chosen = fields.get(stream.name, stream.fields)
-    else:
-        chosen = fields
-    if isinstance(chosen, str):
-        chosen = [part.strip() for part in chosen.split(",")]
-    names = [f for f in chosen if f]
-    if not names:
-        raise ValueError(f"Empty fields list for Aha! stream {stream.name!r}")
-    if "*" in names:
-        return ("*",)
-    base: tuple[str, ...]
-    if stream.child_key is not None:
-        base = ("id", "reference_num", "updated_at", stream.child_key)
-    else:
-        cursor = (stream.cursor_field,) if stream.has_updated_at else ()
-        base = (*stream.required_keys, *cursor)
-    out: list[str] = []
-    for f in (*base, *names):
-        if f not in out:
-            out.append(f)
-    return tuple(out)
 
 
 def streams_for_audit_type(auditable_type: str) -> tuple[str, ...]:
