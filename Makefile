@@ -16,7 +16,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pyright dagster_aha
+	$(VENV)/bin/pyright dagster_aha benchmarks
 
 # The example project end to end on the local Aha! sandbox (no account needed): Aha! -> DuckDB,
 # intake CSV -> Aha! features. Run it twice: the second run creates no duplicate features.

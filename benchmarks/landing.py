@@ -31,7 +31,7 @@ import resource
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from benchmarks.common import (
     Column,
@@ -42,6 +42,9 @@ from benchmarks.common import (
     write_json,
 )
 from benchmarks.sandbox import start_sandbox
+
+if TYPE_CHECKING:
+    from dlt.common.destination import TLoaderFileFormat
 
 VARIANTS = ("extract", "land", "reland")
 #: what ``python -m benchmarks.landing`` runs without ``--variant``
@@ -131,7 +134,8 @@ def land_variant(
     with _client(url, api_key, concurrency) as client, landing.settings():
         source = aha_dlt_source(client, streams=["features"], full_refresh=reland)
         t0 = time.monotonic()
-        pipeline.extract(source, loader_file_format=landing.loader_file_format or FILE_FORMAT)
+        file_format = cast("TLoaderFileFormat", landing.loader_file_format or FILE_FORMAT)
+        pipeline.extract(source, loader_file_format=file_format)
         t1 = time.monotonic()
         step_peak("extract")
         pipeline.normalize()
