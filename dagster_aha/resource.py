@@ -113,7 +113,8 @@ class AhaResource(dg.ConfigurableResource):
     wait_budget: float = Field(
         default=DEFAULT_WAIT_BUDGET,
         description="Seconds one request may wait in total between its attempts (back-offs, "
-        "Retry-After, 429 pauses); beyond it the request fails with AhaWaitBudgetError.",
+        "Retry-After, 429 pauses, the wait for a request slot); beyond it the request fails "
+        "with AhaWaitBudgetError.",
     )
     max_response_bytes: int = Field(
         default=DEFAULT_MAX_RESPONSE_BYTES,

@@ -67,8 +67,9 @@ class AhaClient(RequestSending):
         timeout: Deadline in seconds of one HTTP attempt as a whole: connect, send, response
             headers and the whole body (a server sending slowly cannot stretch it).
         wait_budget: Seconds one request may spend waiting between its attempts in total
-            (back-offs, ``Retry-After``, 429 pauses); a wait that would go beyond it raises
-            :class:`AhaWaitBudgetError` instead. Default 300.
+            (back-offs, ``Retry-After``, 429 pauses, the wait for a request slot); a wait that
+            would go beyond it raises :class:`AhaWaitBudgetError` instead (before the request
+            is sent, when no slot was free in time). Default 300.
         max_response_bytes: Largest response body read (decoded bytes); a larger 2xx body
             raises :class:`AhaResponseTooLargeError` (not retried). Default 64 MiB.
         max_retries: Retries per request for 5xx/connection/timeouts (GET/PUT/DELETE); 429s

@@ -76,9 +76,18 @@ from dagster_aha.client.rate_windows import (
 if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
 
-__all__ = ["RateLimiter", "parse_reset"]
+__all__ = ["AdmissionTimeout", "RateLimiter", "parse_reset"]
 
 logger = logging.getLogger("dagster_aha.client")
+
+
+class AdmissionTimeout(TimeoutError):
+    """:meth:`RateLimiter.acquire` was not admitted within its ``timeout`` (nothing was sent)."""
+
+    def __init__(self, waited: float, timeout: float) -> None:
+        self.waited = waited
+        self.timeout = timeout
+        super().__init__(f"no request slot within {timeout:g} s (waited {waited:.1f} s)")
 
 
 class RateLimiter(HeaderPacing, AdmissionLead):
@@ -270,8 +279,11 @@ class RateLimiter(HeaderPacing, AdmissionLead):
             else:
                 self._responses.append(now)
 
-    def acquire(self, *, priority: bool = False) -> float:
+    def acquire(self, *, priority: bool = False, timeout: float | None = None) -> float:
         """Block until one request may be sent; return the seconds waited.
+
+        ``timeout``: seconds to wait at most (None: until admitted); past it
+        :class:`AdmissionTimeout` is raised and the caller has no slot (it sends nothing).
 
         Callers are admitted in arrival order (first come, first served): a thread is never
         overtaken by later ones, so a paginated read's next page in order is not starved by
@@ -322,12 +334,17 @@ class RateLimiter(HeaderPacing, AdmissionLead):
                 with self._lock:
                     if token is not None:
                         return self._admit(self._clock(), local, start, slept, token)
+                    step = 1.0 if wait is None else min(wait, 1.0)
+                    if timeout is not None:
+                        waited = (self._clock() - start) if self._real_sleep else slept
+                        if waited >= timeout:
+                            raise AdmissionTimeout(waited, timeout)
+                        step = min(step, max(timeout - waited, EPSILON))
                     if wait is None or self._real_sleep:
                         # releases the lock while waiting: a response, or the caller ahead
                         # being admitted, wakes us early
-                        ticket.wait(1.0 if wait is None else min(wait, 1.0))
+                        ticket.wait(step)
                         continue
-                    step = min(wait, 1.0)
                 # injected sleep (fake clocks in tests): outside the lock; re-check afterwards
                 self._sleep(step)
                 slept += step

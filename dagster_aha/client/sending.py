@@ -29,7 +29,7 @@ from dagster_aha.client.errors import (
 )
 from dagster_aha.client.failures import asked_wait, classify_failure, retry_after
 from dagster_aha.client.list_reads import AbandonedPage, ShrinkPage
-from dagster_aha.client.ratelimit import RateLimiter
+from dagster_aha.client.ratelimit import AdmissionTimeout, RateLimiter
 from dagster_aha.client.stats import StatsCounter
 from dagster_aha.client.transport import (
     AttemptDeadlineExceeded,
@@ -131,7 +131,13 @@ class RequestSending:
         while True:
             if abandon is not None and abandon.is_set():
                 raise AbandonedPage  # its read is over (a page beyond the end): no retry
-            paced = self._limiter.acquire(priority=limited > 0)  # a 429's retry keeps its place
+            try:
+                # a 429's retry keeps its place; the wait for a slot is bounded by the budget
+                paced = self._limiter.acquire(
+                    priority=limited > 0, timeout=budget.remaining + own_wait
+                )
+            except AdmissionTimeout as late:
+                raise budget.paced_out(late.waited - own_wait) from None
             budget.add(paced - own_wait)
             own_wait = 0.0
             start = time.monotonic()

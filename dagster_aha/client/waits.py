@@ -4,7 +4,9 @@ Every wait a request decides on between its attempts (a back-off, a ``Retry-Afte
 pause, and the limiter's pacing beyond that) is taken from the request's budget; a wait that
 does not fit raises :class:`~dagster_aha.client.errors.AhaWaitBudgetError` at once, instead of
 sleeping first. ``Retry-After: 1e9`` therefore ends the request immediately rather than
-waiting the (capped) 120 s five times.
+waiting the (capped) 120 s five times. The wait for a request slot (the limiter, a shared
+budget store held by other participants) ends when the budget left is spent: the request
+then raises before it is sent (:meth:`WaitBudget.paced_out`).
 """
 
 from __future__ import annotations
@@ -77,18 +79,39 @@ class WaitBudget:
                 if requested is not None and requested > seconds
                 else ""
             )
-            raise AhaWaitBudgetError(
-                status,
-                self.method,
-                str(self.url),
+            raise self._exceeded(
                 f"gave up: {why} needs a wait of {need:g} s but only {self.remaining:.1f} s "
                 f"of the request's {self.budget:g} s wait budget are left (waited "
                 f"{self.waited:.1f} s){asked}",
-                waited=self.waited,
-                budget=self.budget,
+                status=status,
                 requested=need,
             )
         self.waited += seconds
+
+    def paced_out(self, waited: float) -> AhaWaitBudgetError:
+        """The error for pacing that found no free request slot within the budget left
+        (``waited`` seconds of it); the request was not sent."""
+        left = self.remaining
+        self.waited += max(waited, 0.0)
+        return self._exceeded(
+            f"gave up before sending: the account's rate budget had no free request slot "
+            f"within the {left:.1f} s left of the request's {self.budget:g} s wait budget "
+            "(other requests or participants of the account hold it)",
+            requested=None,
+        )
+
+    def _exceeded(
+        self, message: str, *, status: int | None = None, requested: float | None
+    ) -> AhaWaitBudgetError:
+        return AhaWaitBudgetError(
+            status,
+            self.method,
+            str(self.url),
+            message,
+            waited=self.waited,
+            budget=self.budget,
+            requested=requested,
+        )
 
     def add(self, seconds: float) -> None:
         """Account for a wait that already happened (the limiter's pacing)."""
