@@ -15,16 +15,21 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MIN_POLL", "NEWCOMER_POLL", "Row", "SharedFloor", "decide", "host_origin"]
+__all__ = ["MIN_POLL", "NEWCOMER_POLL", "Place", "Row", "SharedFloor", "decide", "host_origin"]
 
 #: Shortest poll (seconds) while every slot is held by requests in flight (no known exit).
 MIN_POLL = 0.005
 #: Longest poll of a participant with no lead yet, as a share of the short window.
 NEWCOMER_POLL = 0.05
 
-#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin)`` (``done_at`` None while in
-#: flight; ``origin`` the sender's host key, None in a store written by an earlier version).
-Row = tuple[float, "float | None", float, "float | None", "str | None"]
+#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin, first, id)`` (``done_at``
+#: None while in flight; ``origin`` the sender's host key, None in a store written by an earlier
+#: version; ``first`` when the slot appeared: its place's time for a send that took a place
+#: first, else ``sent_at``; ``id`` the slot's id).
+Row = tuple[float, "float | None", float, "float | None", "str | None", float, int]
+
+#: A participant's place in the store: ``(slot id, the store's time it was taken)``.
+Place = tuple[int, float]
 
 
 def host_origin() -> str:
@@ -62,11 +67,14 @@ def decide(
     lead: float | None,
     floor: SharedFloor | None,
     origin: str | None = None,
+    place: Place | None = None,
 ) -> tuple[float, bool]:
     """(seconds to wait, 0 when a slot is free; whether expired rows are left to delete).
 
-    ``rows`` are every slot of the account in the store, ``origin`` the caller's host key;
-    the rest is :meth:`BudgetStore.try_acquire`'s (see the module documentation of
+    ``rows`` are every slot of the account in the store, ``origin`` the caller's host key,
+    ``place`` the caller's place (its row is then not counted against the caller, who may
+    also send once every slot that came before the place has left the window, counted with
+    lead 0); the rest is :meth:`BudgetStore.try_acquire`'s (see the module documentation of
     :mod:`dagster_aha.client.budget_store` for the model).
     """
     longest = max(span for span, _ in windows)
@@ -75,11 +83,17 @@ def decide(
     dones: list[float] = []  # answer times of the requests answered
     rtts: list[float] = []  # the round trips their senders measured
     here: list[float] = []  # those measured on ``origin`` (this participant's host)
+    before: list[float | None] = []  # slots that came before the caller's place: answer times
     expired = False
-    for sent, done, hold_until, rtt, sender in rows:
+    for sent, done, hold_until, rtt, sender, first, slot in rows:
         if (done is None and hold_until <= now) or (done is not None and done <= now - longest):
             expired = True  # out of every window (or its sender died while it flew)
             continue
+        if place is not None:
+            if slot == place[0]:
+                continue  # the caller's own place: the slot it is about to use
+            if (first, slot) < (place[1], place[0]):
+                before.append(done)
         if done is None:
             flying.append(sent)
         else:
@@ -117,11 +131,29 @@ def decide(
             # it (then look again: its answer may come later)
             sent = flying[excess - len(inside) - 1]
             earliest = max(now, sent + floor_rtt) + span - lead
-            wait = max(wait, MIN_POLL, 0.01 * span, earliest - now)
+            here_wait = max(MIN_POLL, 0.01 * span, earliest - now)
         else:
-            wait = max(wait, inside[excess - 1] + span - lead - now + 1e-4)
+            here_wait = inside[excess - 1] + span - lead - now + 1e-4
+        if place is not None:
+            here_wait = min(here_wait, _place_wait(before, now, span))
+        wait = max(wait, here_wait)
     if floor is not None and floor.cap is None and floor.lead == 0.0:
         # a newcomer without a lead yet: nothing of its own in flight wakes it, and its
         # host's round trips may give one any moment (the others' first answers)
         wait = min(wait, max(MIN_POLL, NEWCOMER_POLL * shortest))
     return wait, expired
+
+
+def _place_wait(before: Sequence[float | None], now: float, span: float) -> float:
+    """Seconds until every slot that came before a place has left a window of ``span``,
+    counted with lead 0 (answered at least ``span`` ago); 0 when they have.
+
+    Every slot taken after the place counted it as a request in flight, so once the earlier
+    ones are out of the server's window, the place's request cannot be the limit + 1st in it.
+    """
+    if any(done is None for done in before):
+        return max(MIN_POLL, 0.01 * span)  # still in flight: look again
+    last = max((done for done in before if done is not None), default=None)
+    if last is None or last <= now - span:
+        return 0.0
+    return last + span - now + 1e-4

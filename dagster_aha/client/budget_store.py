@@ -55,7 +55,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from dagster_aha.client.budget_slots import Row, SharedFloor, decide, host_origin
+from dagster_aha.client.budget_places import StorePlaces, held_place
+from dagster_aha.client.budget_slots import Place, Row, SharedFloor, decide, host_origin
 from dagster_aha.client.store_errors import (
     SQLITE_BUSY_TIMEOUT_S,
     guarded,
@@ -67,7 +68,7 @@ from dagster_aha.client.store_settings import describe_store, host_store_path, s
 __all__ = ["BudgetStore", "SharedFloor", "budget_store_for", "describe_store", "host_store_path"]
 
 
-class BudgetStore:
+class BudgetStore(StorePlaces):
     """Request slots of every participant of an account, in a SQL database (see module doc).
 
     Every database failure is raised as :class:`AhaBudgetStoreError`.
@@ -141,6 +142,8 @@ class BudgetStore:
             sa.Column("rtt", sa.Float, nullable=True),
             # the sender's host key (host_origin): whose round trips a newcomer may borrow
             sa.Column("origin", sa.String(32), nullable=True),
+            # when its sender took a place for it (kept once it is sent; None: no place)
+            sa.Column("reserved_at", sa.Float, nullable=True),
         )
         self._pages = sa.Table(
             "aha_page_counts",
@@ -161,6 +164,8 @@ class BudgetStore:
                 conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN rtt FLOAT"))
             if "origin" not in columns:
                 conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN origin VARCHAR(32)"))
+            if "reserved_at" not in columns:
+                conn.execute(sa.text("ALTER TABLE aha_rate_slots ADD COLUMN reserved_at FLOAT"))
 
     def __repr__(self) -> str:
         return f"BudgetStore({describe_store(self.url)!r})"
@@ -210,19 +215,56 @@ class BudgetStore:
         does not queue behind the participants taking slots; a slot is taken under the lock,
         after the same decision on a fresh read.
         """
+        slot, wait, _ = self._take(account, windows, lead, hold, floor, None)
+        return slot, wait
+
+    @guarded("take a request slot")
+    def try_acquire_in_place(
+        self,
+        account: str,
+        windows: Sequence[tuple[float, int]],
+        lead: float | None,
+        hold: float,
+        place: Place,
+        *,
+        floor: SharedFloor | None = None,
+    ) -> tuple[int | None, float, bool]:
+        """:meth:`try_acquire` for a caller holding ``place`` (:meth:`take_place`):
+        ``(slot id, wait, whether the place is still held)``.
+
+        The place turns into the request's slot (its id) when the caller may send: by the
+        ordinary decision (its place not counted against it), or once every slot that came
+        before the place has left the window. A place that expired is not used: the caller
+        is then an ordinary one (a new slot when one is free) and learns the place is gone.
+        """
+        return self._take(account, windows, lead, hold, floor, place)
+
+    def _take(
+        self,
+        account: str,
+        windows: Sequence[tuple[float, int]],
+        lead: float | None,
+        hold: float,
+        floor: SharedFloor | None,
+        place: Place | None,
+    ) -> tuple[int | None, float, bool]:
         if self._reader is not None:
             with self._reader.connect() as conn:
                 now = self._now(conn)
                 rows = self._rows(conn, account)
                 conn.rollback()
-            wait, _ = decide(rows, now, windows, lead, floor, self.origin)
+            held = held_place(rows, place, now)
+            mine = place if held else None
+            wait, _ = decide(rows, now, windows, lead, floor, self.origin, mine)
             if wait > 0:
-                return None, wait
+                return None, wait, held
         sa, t = self._sa, self._slots
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
             rows = self._rows(conn, account)
-            wait, expired = decide(rows, now, windows, lead, floor, self.origin)
+            held = held_place(rows, place, now)
+            mine = place if held else None
+            wait, expired = decide(rows, now, windows, lead, floor, self.origin, mine)
             if expired:
                 longest = max(span for span, _ in windows)
                 conn.execute(
@@ -235,7 +277,15 @@ class BudgetStore:
                     )
                 )
             if wait > 0:
-                return None, wait
+                return None, wait, held
+            if mine is not None:
+                # the place becomes the request's slot (it keeps the place's time)
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == mine[0], t.c.account == account)
+                    .values(sent_at=now, hold_until=now + hold)
+                )
+                return mine[0], 0.0, False
             slot = conn.execute(
                 t.insert()
                 .values(
@@ -247,13 +297,13 @@ class BudgetStore:
                 )
                 .returning(t.c.id)
             ).scalar_one()
-            return int(slot), 0.0
+            return int(slot), 0.0, False
 
     def _rows(self, conn: Any, account: str) -> list[Row]:
         """Every slot of ``account``, in one query."""
         t = self._slots
         query = self._sa.select(
-            t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt, t.c.origin
+            t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt, t.c.origin, t.c.reserved_at, t.c.id
         ).where(t.c.account == account)
         return [
             (
@@ -262,8 +312,10 @@ class BudgetStore:
                 float(c),
                 None if d is None else float(d),
                 None if e is None else str(e),
+                float(a) if f is None else float(f),
+                int(g),
             )
-            for a, b, c, d, e in conn.execute(query)
+            for a, b, c, d, e, f, g in conn.execute(query)
         ]
 
     @guarded("record a response")
@@ -310,7 +362,10 @@ class BudgetStore:
                     .select_from(t)
                     .where(
                         t.c.account == account,
-                        sa.or_(t.c.done_at.is_(None), t.c.done_at > now - span),
+                        sa.or_(
+                            sa.and_(t.c.done_at.is_(None), t.c.hold_until > now),
+                            t.c.done_at > now - span,
+                        ),
                     )
                 ).scalar_one()
             )

@@ -57,8 +57,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dagster_aha.client.admission_lead import AdmissionLead
-from dagster_aha.client.budget_store import SharedFloor
-from dagster_aha.client.errors import AhaBudgetStoreError
+from dagster_aha.client.budget_slots import Place
 from dagster_aha.client.header_pacing import HeaderPacing
 from dagster_aha.client.rate_windows import (
     DONE,
@@ -72,6 +71,7 @@ from dagster_aha.client.rate_windows import (
     SlidingExtremum,
     parse_reset,
 )
+from dagster_aha.client.store_admission import StoreAdmission
 
 if TYPE_CHECKING:
     from dagster_aha.client.budget_store import BudgetStore
@@ -90,7 +90,7 @@ class AdmissionTimeout(TimeoutError):
         super().__init__(f"no request slot within {timeout:g} s (waited {waited:.1f} s)")
 
 
-class RateLimiter(HeaderPacing, AdmissionLead):
+class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
     """Blocks callers of :meth:`acquire` so that both windows and the server budget hold."""
 
     #: Initial/minimal reserve of a shared window, as a share of its limit (at least 2).
@@ -137,6 +137,10 @@ class RateLimiter(HeaderPacing, AdmissionLead):
         self._store_windows = tuple((w.span, w.limit) for w in self._windows)
         self._hold = float(in_flight_hold)
         self._store_lead = 0.0  # the lead from the store's round trips (few of our own yet)
+        # a place in the store (taken after waiting a short window, see budget_places) and
+        # when it was last extended (own clock); None while no one waits or a caller uses it
+        self._place: tuple[Place, float] | None = None
+        self.places = 0  # places taken (diagnostics)
         # after a 429 that our own pacing caused: a wider margin for a while
         self._wider = 0.0
         self._wider_until = float("-inf")
@@ -322,15 +326,8 @@ class RateLimiter(HeaderPacing, AdmissionLead):
                 if orphan is not None:
                     self._finish_in_store(orphan, rejected=False)
                 if ask_store:
-                    assert self._store is not None
-                    floor = SharedFloor(self.LEAD_SAMPLES, self._floor_margin(), self._own_cap())
-                    token, wait = self._store.try_acquire(
-                        self._account, self._store_windows, lead, self._hold, floor=floor
-                    )
-                    if lead is None:
-                        with self._lock:
-                            # every participant's round trips: until this process has its own
-                            self._store_lead = floor.lead
+                    waited = (self._clock() - start) if self._real_sleep else slept
+                    token, wait = self._ask_store(lead, waited)
                 with self._lock:
                     if token is not None:
                         return self._admit(self._clock(), local, start, slept, token)
@@ -349,23 +346,16 @@ class RateLimiter(HeaderPacing, AdmissionLead):
                 self._sleep(step)
                 slept += step
         finally:
+            unused: Place | None = None
             with self._lock:
                 was_head = bool(self._queue) and self._queue[0] is ticket
                 self._queue.remove(ticket)
                 if was_head:
                     self._wake_head()
-
-    def _finish_in_store(
-        self, token: int, *, rejected: bool, age: float = 0.0, rtt: float | None = None
-    ) -> None:
-        """Re-date (or free) a slot in the store. The request is over: a store failure now only
-        leaves the slot held until its hold ends (counted as in flight), it fails no read."""
-        if self._store is None:
-            return
-        try:
-            self._store.finish(self._account, token, rejected=rejected, age=age, rtt=rtt)
-        except AhaBudgetStoreError as exc:
-            logger.warning("%s; the slot stays held until it expires", exc.message)
+                if not self._queue and self._place is not None:
+                    unused, self._place = self._place[0], None  # no one waits for it now
+            if unused is not None:
+                self._cancel_place(unused)
 
     def _wake_head(self) -> None:
         """Wake the first waiter (call with the lock held): it alone may be admitted next."""
