@@ -38,6 +38,9 @@ clocks still agree):
   until they had finished. Other hosts' round trips do not count for a sender that has none
   of its own (that host may be farther from Aha! than this one).
 * A rejected request (429) is deleted: the server did not count it.
+* A participant that has waited the short window takes a *place*
+  (:mod:`dagster_aha.client.budget_places`): a row the others count as in flight, which its
+  owner turns into its request's slot; a process on a new host is not starved.
 
 Acquiring runs in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
 transaction lock per account on PostgreSQL): count, then insert. Admission order across

@@ -26,6 +26,9 @@ Aha! limits requests per account/IP (300/minute and 20/second), not per client o
    queue takes a slot there as well as in the local windows; responses re-date the slot. The
    lead it sends with is its own, or the one its host's round trips in the store give when
    that is more (every participant of a host then sees a slot free at the same moment).
+   After waiting the short window the head takes a place in the store
+   (:mod:`.store_admission`, :mod:`.budget_places`): it is not starved by participants with
+   a longer lead.
 
 Callers are admitted first come, first served (a queue of waiting threads): a thread is never
 overtaken by a later one, so the concurrent page fetches of one paginated read go out in page
@@ -41,7 +44,7 @@ unknown round trip.
 Files: this module (admission, local windows), :mod:`.admission_lead` (the lead and 429
 blocks, a mixin), :mod:`.limiters` (the process-wide limiter per account),
 :mod:`.header_pacing` (level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip
-extremes, resets), :mod:`.budget_store` (level 3).
+extremes, resets), :mod:`.store_admission` (level 3, a mixin), :mod:`.budget_store`.
 """
 
 from __future__ import annotations
