@@ -42,26 +42,34 @@ class StorePlaces:
     #: the store's clock, under the account's lock (BudgetStore's)
     _now_and_lock: Callable[[Any, str], float]
 
-    @guarded("take a place")
-    def take_place(self, account: str, ttl: float) -> Place:
-        """Take a place: a slot every other participant counts as a request in flight, held
-        for ``ttl`` seconds unless :meth:`keep_place` extends it. Its owner sends with it
-        (:meth:`try_acquire_in_place`) or gives it back (:meth:`cancel_place`)."""
+    def _insert_slot(
+        self, conn: Any, account: str, now: float, hold_until: float, *, reserved_at: float | None
+    ) -> int:
+        """A new slot of this participant, sent (or placed, ``reserved_at``) at ``now``."""
         t = self._slots
-        with self._engine.begin() as conn:
-            now = self._now_and_lock(conn, account)
-            slot = conn.execute(
+        return int(
+            conn.execute(
                 t.insert()
                 .values(
                     account=account,
                     sent_at=now,
                     done_at=None,
-                    hold_until=now + ttl,
+                    hold_until=hold_until,
                     origin=self.origin,
-                    reserved_at=now,
+                    reserved_at=reserved_at,
                 )
                 .returning(t.c.id)
             ).scalar_one()
+        )
+
+    @guarded("take a place")
+    def take_place(self, account: str, ttl: float) -> Place:
+        """Take a place: a slot every other participant counts as a request in flight, held
+        for ``ttl`` seconds unless :meth:`keep_place` extends it. Its owner sends with it
+        (:meth:`try_acquire_in_place`) or gives it back (:meth:`cancel_place`)."""
+        with self._engine.begin() as conn:
+            now = self._now_and_lock(conn, account)
+            slot = self._insert_slot(conn, account, now, now + ttl, reserved_at=now)
         return int(slot), now
 
     @guarded("keep a place")

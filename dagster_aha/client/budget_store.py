@@ -289,18 +289,8 @@ class BudgetStore(StorePlaces):
                     .values(sent_at=now, hold_until=now + hold)
                 )
                 return mine[0], 0.0, False
-            slot = conn.execute(
-                t.insert()
-                .values(
-                    account=account,
-                    sent_at=now,
-                    done_at=None,
-                    hold_until=now + hold,
-                    origin=self.origin,
-                )
-                .returning(t.c.id)
-            ).scalar_one()
-            return int(slot), 0.0, False
+            slot = self._insert_slot(conn, account, now, now + hold, reserved_at=None)
+            return slot, 0.0, False
 
     def _rows(self, conn: Any, account: str) -> list[Row]:
         """Every slot of ``account``, in one query."""
