@@ -302,6 +302,10 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
         start = self._clock()
         slept = 0.0  # injected sleep: its own accounting (fake clocks in tests)
         ticket = threading.Condition(self._lock)
+
+        def elapsed() -> float:
+            return (self._clock() - start) if self._real_sleep else slept
+
         with self._lock:
             if priority:
                 self._queue.appendleft(ticket)
@@ -329,14 +333,13 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
                 if orphan is not None:
                     self._finish_in_store(orphan, rejected=False)
                 if ask_store:
-                    waited = (self._clock() - start) if self._real_sleep else slept
-                    token, wait = self._ask_store(lead, waited)
+                    token, wait = self._ask_store(lead, elapsed())
                 with self._lock:
                     if token is not None:
                         return self._admit(self._clock(), local, start, slept, token)
                     step = 1.0 if wait is None else min(wait, 1.0)
                     if timeout is not None:
-                        waited = (self._clock() - start) if self._real_sleep else slept
+                        waited = elapsed()
                         if waited >= timeout:
                             raise AdmissionTimeout(waited, timeout)
                         step = min(step, max(timeout - waited, EPSILON))

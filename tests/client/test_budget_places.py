@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from dagster_aha.client import AhaClient, RateLimiter
 from dagster_aha.client.budget_slots import Place
 from dagster_aha.client.budget_store import BudgetStore
@@ -184,14 +182,13 @@ def test_a_sent_place_keeps_its_time_and_a_later_place_waits_for_it(tmp_path: Pa
     store.close()
 
 
-@pytest.mark.parametrize("rps", [8])
 def test_a_process_on_a_new_host_gets_its_requests_through_a_busy_account(
-    tmp_path: Path, rps: int
+    tmp_path: Path,
 ) -> None:
     """Two busy participants of one host and a newcomer from another, sharing a host store
     (three limiters in one process, as if three processes): the newcomer's requests go out
     while the others keep the budget full, and the server rejects nothing."""
-    url = f"sqlite:///{tmp_path / 'fleet.sqlite3'}"
+    url, rps = f"sqlite:///{tmp_path / 'fleet.sqlite3'}", 8
     with AhaSandbox(
         products=1,
         releases_per_product=1,
