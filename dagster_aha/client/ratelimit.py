@@ -41,10 +41,11 @@ Requests are matched to responses per thread: :meth:`RateLimiter.acquire` and th
 A thread that acquires again without reporting a response finishes its previous request with an
 unknown round trip.
 
-Files: this module (admission, local windows), :mod:`.admission_lead` (the lead and 429
-blocks, a mixin), :mod:`.limiters` (the process-wide limiter per account),
-:mod:`.header_pacing` (level 2, a mixin), :mod:`.rate_windows` (sends, windows, round-trip
-extremes, resets), :mod:`.store_admission` (level 3, a mixin), :mod:`.budget_store`.
+Files: this module (admission), :mod:`.local_windows` (level 1 and the head's wait, a mixin),
+:mod:`.admission_lead` (the lead and 429 blocks, a mixin), :mod:`.limiters` (the process-wide
+limiter per account), :mod:`.header_pacing` (level 2, a mixin), :mod:`.rate_windows` (sends,
+windows, round-trip extremes, resets), :mod:`.store_admission` (level 3, a mixin),
+:mod:`.budget_store`.
 """
 
 from __future__ import annotations
@@ -62,11 +63,11 @@ from typing import TYPE_CHECKING
 from dagster_aha.client.admission_lead import AdmissionLead
 from dagster_aha.client.budget_slots import Place
 from dagster_aha.client.header_pacing import HeaderPacing
+from dagster_aha.client.local_windows import LocalWindows
 from dagster_aha.client.rate_windows import (
     DONE,
     EPSILON,
     IN_FLIGHT,
-    MAX_IN_FLIGHT_HOLD,
     REJECTED,
     RTT_SAMPLES,
     LocalWindow,
@@ -93,15 +94,11 @@ class AdmissionTimeout(TimeoutError):
         super().__init__(f"no request slot within {timeout:g} s (waited {waited:.1f} s)")
 
 
-class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
+class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission, LocalWindows):
     """Blocks callers of :meth:`acquire` so that both windows and the server budget hold."""
 
     #: Initial/minimal reserve of a shared window, as a share of its limit (at least 2).
     RESERVE_SHARE = 0.1
-    #: Safety factor on our share of a shared window the server has not reported lately.
-    UNSEEN_SHARE = 0.9
-    #: Seconds the first request may take before others go out without its headers.
-    PROBE_TIMEOUT = 1.0
 
     def __init__(
         self,
@@ -189,88 +186,6 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
         self.total_wait = 0.0
         self.acquired = 0
 
-    # -- the server-window exit of one send --------------------------------------------------
-    def _expiry(self, s: Send, span: float, now: float) -> float:
-        """When ``s`` has certainly left a server window of length ``span``."""
-        if s.state == REJECTED:
-            return s.t  # the server did not count it
-        exit_at = s.t + span
-        lo = self._rtt_lo.value
-        if lo is None:
-            return exit_at  # nothing observed yet: the plain send-time window
-        if s.rtt is not None:
-            # the part of its round trip above the shortest one delayed its admission at most
-            # admitted before its response, and our next send needs at least ``lead`` to reach
-            # admission: the slot may be reused at ``response + span - lead``
-            return max(exit_at, s.t + s.rtt + span - self._lead(now))
-        spread = (self._rtt_hi.value or lo) - lo
-        exit_at += spread + EPSILON
-        if s.state == IN_FLIGHT:
-            if now - s.t < MAX_IN_FLIGHT_HOLD:
-                # it may be admitted any moment: the slot is held until its response (waiters
-                # are woken by responses, see acquire)
-                return max(exit_at, now + max(span - lo, 0.002, 0.05 * span))
-            return exit_at
-        if s.done is not None:  # failed without a response: may have been admitted until then
-            exit_at = max(exit_at, s.done + span - lo + EPSILON)
-        return exit_at
-
-    def _live(self, w: LocalWindow, now: float, limit: int) -> list[float] | None:
-        """Sorted exits of our sends still inside ``w`` if they reach ``limit``, else None."""
-        log = w.log
-        while log and self._expiry(log[0], w.span, now) <= now:
-            log.popleft()
-        if len(log) < limit:
-            return None
-        exits = [self._expiry(s, w.span, now) for s in log]
-        live = sorted(e for e in exits if e > now)
-        if len(live) < len(log):  # drop expired entries behind a live head
-            w.log = deque(s for s, e in zip(log, exits, strict=True) if e > now)
-        return live if len(live) >= limit else None
-
-    def _own_inside(self, w: LocalWindow, now: float) -> int:
-        """Our sends still inside ``w`` (in flight included), for the cap of a shared window."""
-        log = w.log
-        while log and self._expiry(log[0], w.span, now) <= now:
-            log.popleft()
-        return sum(1 for s in log if self._expiry(s, w.span, now) > now)
-
-    # -- waiting -----------------------------------------------------------------------------
-    def _wait_needed(self, now: float) -> float:
-        wait = self._blocked_until - now
-        if not self._seen_response and self._first_send is not None:
-            probe_left = self._first_send + self.PROBE_TIMEOUT - now
-            if probe_left > 0:
-                wait = max(wait, min(probe_left, 0.005))
-        self._end_ramp(now)
-        for span in [sp for sp, exp in self._cap_expiry.items() if now >= exp]:
-            self._caps.pop(span, None)
-            self._cap_expiry.pop(span, None)
-        shared = now < self._shared_until
-        for w in self._windows:
-            cap = self._caps.get(w.span)
-            if cap is None and shared:
-                # the account is shared but the server has not reported this window lately
-                # (it reports only its tightest one): our share of its budget
-                cap = int(self._share * (w.limit - w.reserve) * self.UNSEEN_SHARE)
-                if now < w.floor_until:
-                    cap = max(cap, int(w.floor))
-            limit = w.limit if cap is None else max(1, min(w.limit, cap))
-            live = self._live(w, now, limit)
-            if live is not None:
-                wait = max(wait, live[len(live) - limit] - now)
-        if self._remaining is not None:
-            if now >= self._reset_at:
-                self._remaining = None  # window over: no information until the next response
-            else:
-                ttr = self._reset_at - now
-                if self._remaining <= 0:
-                    wait = max(wait, ttr)
-                else:
-                    interval = ttr / self._remaining
-                    wait = max(wait, self._last_send + interval - now)
-        return wait
-
     def _finish(
         self, s: Send, now: float, rtt: float | None, state: int, *, orphan: bool = False
     ) -> None:
@@ -305,6 +220,7 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission):
 
         def elapsed() -> float:
             return (self._clock() - start) if self._real_sleep else slept
+
 
         with self._lock:
             if priority:
