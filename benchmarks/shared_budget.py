@@ -86,6 +86,7 @@ def run_product(
             ids.append(str(rec["id"]))
         t1 = time.time()
         stats = client.stats
+        places = client.rate_limiter.places
     return {
         "product": product,
         "records": len(ids),
@@ -95,6 +96,7 @@ def run_product(
         "late_start_s": late,
         "client_requests": stats.requests,
         "client_429": stats.rate_limited,
+        "places": places,  # places taken in the budget store (long waits for a slot)
     }
 
 

@@ -2,14 +2,16 @@
 
 A participant that has too short a lead (a process on a host that has no round trips in the
 store yet: lead 0) sees every slot free later than the others, who take it first; in a full
-window it could wait until they had finished. After waiting a while it takes a *place*: a slot
-that every other participant counts as a request in flight (so they leave it free), held for
-a short time its owner keeps extending. The owner sends with it as soon as the ordinary
-decision allows (its place not counted against it), or once every slot that came before the
-place has left the window counted with lead 0 (:func:`~dagster_aha.client.budget_slots.decide`):
-every slot taken after the place counted it, so its request cannot be the limit + 1st in the
-server's window. A place keeps its time (``reserved_at``) once it is sent, so that a later
-place still waits for it. Places also give the store a first-come order among those waiting.
+window it could wait until they had finished. Once the store has kept it waiting for the short
+window it takes a *place*: a row that every other participant counts against the limit (so
+they leave a slot free for it), held for a short time its owner keeps extending. The owner
+sends with it as soon as the ordinary decision allows (its place and the places taken after it
+not counted), or once every slot that came before the place has left the window counted with
+lead 0 (:func:`~dagster_aha.client.budget_slots.decide`): every slot taken after the place
+counted it, so its request cannot be the limit + 1st in the server's window. A place is not a
+request: it leaves no window by itself, so places held at once are served in the order they
+were taken and none shortens the window of an earlier one. A place keeps its time
+(``reserved_at``) once it is sent, so that a later place still waits for it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ def held_place(rows: Sequence[Row], place: Place | None, now: float) -> bool:
     """Whether ``place`` is among ``rows``, unexpired and not yet sent."""
     if place is None:
         return False
-    return any(
-        r[6] == place[0] and r[1] is None and r[2] > now and r[0] == r[5] == place[1] for r in rows
-    )
+    return any(r[6] == place[0] and r[7] and r[2] > now and r[5] == place[1] for r in rows)
 
 
 class StorePlaces:
@@ -64,7 +64,7 @@ class StorePlaces:
 
     @guarded("take a place")
     def take_place(self, account: str, ttl: float) -> Place:
-        """Take a place: a slot every other participant counts as a request in flight, held
+        """Take a place: a slot every other participant counts against the limit, held
         for ``ttl`` seconds unless :meth:`keep_place` extends it. Its owner sends with it
         (:meth:`try_acquire_in_place`) or gives it back (:meth:`cancel_place`)."""
         with self._engine.begin() as conn:

@@ -22,11 +22,12 @@ MIN_POLL = 0.005
 #: Longest poll of a participant with no lead yet, as a share of the short window.
 NEWCOMER_POLL = 0.05
 
-#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin, first, id)`` (``done_at``
-#: None while in flight; ``origin`` the sender's host key, None in a store written by an earlier
-#: version; ``first`` when the slot appeared: its place's time for a send that took a place
-#: first, else ``sent_at``; ``id`` the slot's id).
-Row = tuple[float, "float | None", float, "float | None", "str | None", float, int]
+#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin, first, id, placed)``
+#: (``done_at`` None while in flight; ``origin`` the sender's host key, None in a store written
+#: by an earlier version; ``first`` when the slot appeared: its place's time for a send that took
+#: a place first, else ``sent_at``; ``id`` the slot's id; ``placed`` True for a place not yet
+#: sent).
+Row = tuple[float, "float | None", float, "float | None", "str | None", float, int, bool]
 
 #: A participant's place in the store: ``(slot id, the store's time it was taken)``.
 Place = tuple[int, float]
@@ -72,9 +73,11 @@ def decide(
     """(seconds to wait, 0 when a slot is free; whether expired rows are left to delete).
 
     ``rows`` are every slot of the account in the store, ``origin`` the caller's host key,
-    ``place`` the caller's place (its row is then not counted against the caller, who may
-    also send once every slot that came before the place has left the window, counted with
-    lead 0); the rest is :meth:`BudgetStore.try_acquire`'s (see the module documentation of
+    ``place`` the caller's place (its row and the places taken after it are then not counted
+    against the caller, who may also send once every slot that came before the place has left
+    the window, counted with lead 0). A place not yet sent counts against the limit but leaves
+    no window by itself (it turns into a request); the rest is
+    :meth:`BudgetStore.try_acquire`'s (see the module documentation of
     :mod:`dagster_aha.client.budget_store` for the model).
     """
     longest = max(span for span, _ in windows)
@@ -85,15 +88,24 @@ def decide(
     here: list[float] = []  # those measured on ``origin`` (this participant's host)
     before: list[float | None] = []  # slots that came before the caller's place: answer times
     expired = False
-    for sent, done, hold_until, rtt, sender, first, slot in rows:
+    placed = 0  # places not yet sent that the caller leaves free
+    for sent, done, hold_until, rtt, sender, first, slot, unsent in rows:
         if (done is None and hold_until <= now) or (done is not None and done <= now - longest):
             expired = True  # out of every window (or its sender died while it flew)
             continue
         if place is not None:
             if slot == place[0]:
                 continue  # the caller's own place: the slot it is about to use
-            if (first, slot) < (place[1], place[0]):
+            if (first, slot) > (place[1], place[0]):
+                if unsent:
+                    continue  # a later place waits for the caller's: not counted
+            else:
                 before.append(done)
+        if unsent:
+            # a slot its owner will send with: counted, but it leaves no window by itself
+            # (it turns into a request in flight, or is given back)
+            placed += 1
+            continue
         if done is None:
             flying.append(sent)
         else:
@@ -123,17 +135,23 @@ def decide(
     wait = 0.0
     for span, limit in windows:
         inside = dones[bisect.bisect_right(dones, now - span + lead) :]
-        excess = len(flying) + len(inside) - limit + 1
+        excess = len(flying) + len(inside) + placed - limit + 1
         if excess <= 0:
             continue
-        if excess > len(inside):
+        # ``excess`` requests must leave the window first (a place turns into a request, so
+        # it does not free a slot); beyond the requests out now, the places' own requests,
+        # which are sent later: look again once the last of those out now has left
+        k = min(excess, len(flying) + len(inside))
+        if k == 0:
+            here_wait = max(MIN_POLL, 0.01 * span)  # places alone fill it: they are sent soon
+        elif k > len(inside):
             # requests in flight fill the window: the earliest the k-th of them can leave
             # it (then look again: its answer may come later)
-            sent = flying[excess - len(inside) - 1]
+            sent = flying[k - len(inside) - 1]
             earliest = max(now, sent + floor_rtt) + span - lead
             here_wait = max(MIN_POLL, 0.01 * span, earliest - now)
         else:
-            here_wait = inside[excess - 1] + span - lead - now + 1e-4
+            here_wait = inside[k - 1] + span - lead - now + 1e-4
         if place is not None:
             here_wait = min(here_wait, _place_wait(before, now, span))
         wait = max(wait, here_wait)

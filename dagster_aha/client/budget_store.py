@@ -38,9 +38,10 @@ clocks still agree):
   until they had finished. Other hosts' round trips do not count for a sender that has none
   of its own (that host may be farther from Aha! than this one).
 * A rejected request (429) is deleted: the server did not count it.
-* A participant that has waited the short window takes a *place*
-  (:mod:`dagster_aha.client.budget_places`): a row the others count as in flight, which its
-  owner turns into its request's slot; a process on a new host is not starved.
+* A participant the store has kept waiting for the short window takes a *place*
+  (:mod:`dagster_aha.client.budget_places`): a row the others count against the limit (places
+  taken later excepted), which its owner turns into its request's slot; a process on a new
+  host is not starved.
 
 Acquiring runs in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
 transaction lock per account on PostgreSQL): count, then insert. Admission order across
@@ -307,6 +308,7 @@ class BudgetStore(StorePlaces):
                 None if e is None else str(e),
                 float(a) if f is None else float(f),
                 int(g),
+                f is not None and b is None and float(a) == float(f),  # a place not sent yet
             )
             for a, b, c, d, e, f, g in conn.execute(query)
         ]

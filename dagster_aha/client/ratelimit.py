@@ -221,6 +221,7 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission, LocalWindows):
         def elapsed() -> float:
             return (self._clock() - start) if self._real_sleep else slept
 
+        refused_at: float | None = None  # elapsed() when the store first had no slot for us
 
         with self._lock:
             if priority:
@@ -249,7 +250,13 @@ class RateLimiter(HeaderPacing, AdmissionLead, StoreAdmission, LocalWindows):
                 if orphan is not None:
                     self._finish_in_store(orphan, rejected=False)
                 if ask_store:
-                    token, wait = self._ask_store(lead, elapsed())
+                    # how long the store has kept this caller waiting (not the local windows,
+                    # nor the callers ahead of it in this process)
+                    asked = elapsed()
+                    refused = 0.0 if refused_at is None else asked - refused_at
+                    token, wait = self._ask_store(lead, refused)
+                    if token is None and refused_at is None:
+                        refused_at = asked
                 with self._lock:
                     if token is not None:
                         return self._admit(self._clock(), local, start, slept, token)

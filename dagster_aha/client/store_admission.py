@@ -49,8 +49,10 @@ class StoreAdmission:
     def _ask_store(self, lead: float | None, waited: float) -> tuple[int | None, float]:
         """One try at the store for the head of the queue: ``(slot, 0)`` or ``(None, wait)``.
 
-        After waiting the short window, the head takes a place (:mod:`.budget_places`), so
-        that participants with a longer lead cannot keep it waiting for as long as they send.
+        ``waited``: seconds since the store first had no slot for this caller. After the
+        store has kept it waiting the short window, the head takes a place
+        (:mod:`.budget_places`), so that participants with a longer lead cannot keep it
+        waiting for as long as they send.
         """
         store = self._store
         assert store is not None

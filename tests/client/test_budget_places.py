@@ -182,6 +182,63 @@ def test_a_sent_place_keeps_its_time_and_a_later_place_waits_for_it(tmp_path: Pa
     store.close()
 
 
+def test_places_leave_no_window_shorter_than_its_limit(tmp_path: Path) -> None:
+    """Places held at once are served in order; none shrinks the window of an earlier one
+    (a place is not a request: it turns into one when its owner may send)."""
+    store = BudgetStore(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    windows = [(1.0, 2), (60.0, 100)]
+    flying, _ = store.try_acquire(ACCOUNT, windows, 0.0, 30.0)
+    assert flying is not None
+    first, second, _third = (store.take_place(ACCOUNT, 10.0) for _ in range(3))
+    # an ordinary caller counts every place: the window is full for it
+    token, wait = store.try_acquire(ACCOUNT, windows, 0.0, 30.0)
+    assert token is None and wait > 0
+    # the first place counts none of the later ones: one request out of two, it may send
+    token, _, still = store.try_acquire_in_place(ACCOUNT, windows, 0.0, 30.0, first)
+    assert token == first[0] and not still
+    # the second one waits for a request to leave the window, not for the third place
+    token, wait, still = store.try_acquire_in_place(ACCOUNT, windows, 0.0, 30.0, second)
+    assert token is None and still and wait < 0.05  # both requests in flight: look again soon
+    store.finish(ACCOUNT, flying, rejected=False, rtt=0.1)
+    store.finish(ACCOUNT, first[0], rejected=False, rtt=0.1)
+    token, wait, still = store.try_acquire_in_place(ACCOUNT, windows, 0.0, 30.0, second)
+    assert token is None and still and 0.9 < wait <= 1.01  # a window after the first answer
+    assert store.in_window(ACCOUNT, 1.0) == 4  # two requests, two places
+    store.close()
+
+
+def test_a_wait_in_line_or_for_the_own_windows_takes_no_place(tmp_path: Path) -> None:
+    """A place is for a caller the store keeps waiting, not for the time it spent behind the
+    callers ahead of it in its own process, or waiting for its own process's sends to leave
+    the window: a lone busy process takes none, though most of its callers wait in line for
+    longer than a window."""
+    rps, rtt = 10, 0.05
+    limiter = RateLimiter(
+        rps, 100_000, store=BudgetStore(f"sqlite:///{tmp_path / 'busy.sqlite3'}"), account="a"
+    )
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def keep_sending() -> None:
+        while not stop.is_set():
+            waits.append(limiter.acquire(timeout=30.0))
+            time.sleep(rtt)
+            limiter.update_from_headers({}, latency=rtt)
+
+    threads = [threading.Thread(target=keep_sending) for _ in range(24)]
+    for t in threads:
+        t.start()
+    time.sleep(3.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert limiter.acquired >= 2 * rps  # the budget was used
+    assert sum(w > 1.0 for w in waits) >= rps  # many callers waited over a window in line
+    assert limiter.places == 0
+    assert limiter.store is not None
+    limiter.store.close()
+
+
 def test_a_process_on_a_new_host_gets_its_requests_through_a_busy_account(
     tmp_path: Path,
 ) -> None:
