@@ -44,28 +44,24 @@ def _limiter(rps: float, rpm: float, ft: FakeTime) -> RateLimiter:
     )
 
 
-def test_limiter_enforces_per_second_window() -> None:
+@pytest.mark.parametrize(
+    ("rps", "rpm", "limit", "span", "n"),
+    [(5, 1000, 5, 1.0, 12), (100, 10, 10, 60.0, 25)],
+    ids=["per-second", "per-minute"],
+)
+def test_limiter_enforces_each_window(
+    rps: float, rpm: float, limit: int, span: float, n: int
+) -> None:
     ft = FakeTime()
-    lim = _limiter(5, 1000, ft)
+    lim = _limiter(rps, rpm, ft)
     sends = []
-    for _ in range(12):
+    for _ in range(n):
         lim.acquire()
         sends.append(ft.now)
-    for i in range(5, 12):
-        assert sends[i] - sends[i - 5] >= 1.0 - 1e-9
-    assert ft.now - 1000.0 == pytest.approx(2.0)
-
-
-def test_limiter_enforces_per_minute_window() -> None:
-    ft = FakeTime()
-    lim = _limiter(100, 10, ft)
-    sends = []
-    for _ in range(25):
-        lim.acquire()
-        sends.append(ft.now)
-    for i in range(10, 25):
-        assert sends[i] - sends[i - 10] >= 60.0 - 1e-9
-    assert sends[9] - sends[0] < 1.0  # the first 10 go at once (per-second allows it)
+    for i in range(limit, n):
+        assert sends[i] - sends[i - limit] >= span - 1e-9
+    assert sends[limit - 1] - sends[0] < 1e-9  # the first window's budget goes at once
+    assert ft.now - 1000.0 == pytest.approx((n - 1) // limit * span)
 
 
 def test_limiter_real_time_both_windows_small() -> None:
