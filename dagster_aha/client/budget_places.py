@@ -29,7 +29,9 @@ def held_place(rows: Sequence[Row], place: Place | None, now: float) -> bool:
     """Whether ``place`` is among ``rows``, unexpired and not yet sent."""
     if place is None:
         return False
-    return any(r[6] == place[0] and r[7] and r[2] > now and r[5] == place[1] for r in rows)
+    return any(
+        r.slot == place[0] and r.placed and r.hold_until > now and r.first == place[1] for r in rows
+    )
 
 
 class StorePlaces:
@@ -70,7 +72,7 @@ class StorePlaces:
         with self._engine.begin() as conn:
             now = self._now_and_lock(conn, account)
             slot = self._insert_slot(conn, account, now, now + ttl, reserved_at=now)
-        return int(slot), now
+        return slot, now
 
     @guarded("keep a place")
     def keep_place(self, account: str, place: Place, ttl: float) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["MIN_POLL", "NEWCOMER_POLL", "Place", "Row", "SharedFloor", "decide", "host_origin"]
 
@@ -22,12 +23,19 @@ MIN_POLL = 0.005
 #: Longest poll of a participant with no lead yet, as a share of the short window.
 NEWCOMER_POLL = 0.05
 
-#: One slot as read: ``(sent_at, done_at, hold_until, rtt, origin, first, id, placed)``
-#: (``done_at`` None while in flight; ``origin`` the sender's host key, None in a store written
-#: by an earlier version; ``first`` when the slot appeared: its place's time for a send that took
-#: a place first, else ``sent_at``; ``id`` the slot's id; ``placed`` True for a place not yet
-#: sent).
-Row = tuple[float, "float | None", float, "float | None", "str | None", float, int, bool]
+
+class Row(NamedTuple):
+    """One slot as read from the store."""
+
+    sent: float
+    done: float | None  # None while in flight
+    hold_until: float
+    rtt: float | None
+    origin: str | None  # the sender's host key; None in a store written by an earlier version
+    first: float  # when the slot appeared: its place's time for a send that took one, else sent
+    slot: int  # the slot's id
+    placed: bool  # a place not yet sent
+
 
 #: A participant's place in the store: ``(slot id, the store's time it was taken)``.
 Place = tuple[int, float]

@@ -300,17 +300,18 @@ class BudgetStore(StorePlaces):
             t.c.sent_at, t.c.done_at, t.c.hold_until, t.c.rtt, t.c.origin, t.c.reserved_at, t.c.id
         ).where(t.c.account == account)
         return [
-            (
-                float(a),
-                None if b is None else float(b),
-                float(c),
-                None if d is None else float(d),
-                None if e is None else str(e),
-                float(a) if f is None else float(f),
-                int(g),
-                f is not None and b is None and float(a) == float(f),  # a place not sent yet
+            Row(
+                sent=float(sent),
+                done=None if done is None else float(done),
+                hold_until=float(hold),
+                rtt=None if rtt is None else float(rtt),
+                origin=None if origin is None else str(origin),
+                first=float(sent) if reserved is None else float(reserved),
+                slot=int(slot),
+                # a place not sent yet: sending it re-dates sent_at
+                placed=reserved is not None and done is None and float(sent) == float(reserved),
             )
-            for a, b, c, d, e, f, g in conn.execute(query)
+            for sent, done, hold, rtt, origin, reserved, slot in conn.execute(query)
         ]
 
     @guarded("record a response")
